@@ -1,0 +1,201 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+/// <summary>
+/// One reactor: a dedicated thread that waits on a readiness backend (epoll, select), runs the work posted to
+/// it, and sends the output gathered during the iteration. It is the <see cref="PipeScheduler"/> of the
+/// transport-side pipe ends of its connections, so every socket operation of a connection runs on this thread.
+/// </summary>
+/// <remarks>
+/// Iteration: wait for readiness (blocking only when nothing is queued) → dispatch ready handles → run posted
+/// work → continue reads that yielded for fairness → flush deferred sends. Deferring sends to the end of the
+/// iteration lets responses produced by several continuations leave in one gathered send.
+/// </remarks>
+internal abstract class ReactorLoop : PipeScheduler
+{
+    // Reads of one connection per readiness event before yielding to the others; the rest is resumed in the
+    // next iteration so that one fast uploader cannot starve a reactor's other connections.
+    public const int MaxReceivesPerTurn = 16;
+
+    private readonly ConcurrentQueue<WorkItem> _workQueue = new();
+    private readonly Thread _thread;
+    private readonly ILogger _logger;
+    private readonly PendingConnections _pendingSends = new();
+    private readonly PendingConnections _pendingReceives = new();
+    private int _connectionCount;
+    private volatile bool _stopRequested;
+
+    // 1 while the thread is (about to be) blocked in the backend wait with an infinite timeout. A poster that
+    // flips it back to 0 owns the wake-up; everyone else skips the syscall.
+    private int _blocked;
+
+    protected ReactorLoop(string name, MemoryPool<byte> memoryPool, ILogger logger)
+    {
+        Name = name;
+        MemoryPool = memoryPool;
+        _logger = logger;
+        _thread = new Thread(static s => ((ReactorLoop)s!).Run())
+        {
+            IsBackground = true,
+            Name = name,
+        };
+    }
+
+    public string Name { get; }
+
+    public MemoryPool<byte> MemoryPool { get; }
+
+    public ILogger Logger => _logger;
+
+    public bool IsOnReactorThread => Thread.CurrentThread == _thread;
+
+    /// <summary>Completes when the thread has exited and the backend and pool are released.</summary>
+    public Task Completion => _completion.Task;
+
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Start() => _thread.Start(this);
+
+    /// <summary>
+    /// Asks the thread to exit once its last connection has completed; connections still unwinding after
+    /// their listener went away keep it alive until they are done.
+    /// </summary>
+    public void RequestStop()
+    {
+        _stopRequested = true;
+        Schedule(static _ => { }, null);
+    }
+
+    public override void Schedule(Action<object?> action, object? state)
+    {
+        _workQueue.Enqueue(new WorkItem(action, state));
+        if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>Waits for readiness for at most <paramref name="timeoutMilliseconds"/> (-1: forever) and dispatches it.</summary>
+    protected abstract void WaitAndDispatch(int timeoutMilliseconds);
+
+    /// <summary>Interrupts a blocked <see cref="WaitAndDispatch"/>. Thread-safe.</summary>
+    protected abstract void Wake();
+
+    /// <summary>Releases the backend's handles once the thread is done.</summary>
+    protected abstract void DisposeBackend();
+
+    internal void ConnectionStarted() => _connectionCount++;
+
+    internal void ConnectionCompleted() => _connectionCount--;
+
+    internal void QueueSend(ReactorConnection connection) => _pendingSends.Add(connection);
+
+    internal void QueueReceive(ReactorConnection connection) => _pendingReceives.Add(connection);
+
+    /// <summary>Reports an exception that escaped a connection's handler, without stopping the reactor.</summary>
+    protected void OnHandlerError(ReactorConnection? connection, Exception ex)
+    {
+        TransportLog.ReactorError(_logger, Name, ex);
+        connection?.Fail(ex);
+    }
+
+    private void Run()
+    {
+        try
+        {
+            while (true)
+            {
+                int timeout = 0;
+                if (_pendingReceives.IsEmpty && _pendingSends.IsEmpty && _workQueue.IsEmpty)
+                {
+                    if (_stopRequested && _connectionCount == 0)
+                    {
+                        break;
+                    }
+                    Interlocked.Exchange(ref _blocked, 1);
+                    // Re-check after publishing "blocked": work posted before the flag was visible has no
+                    // wake-up coming, so it must be seen here.
+                    timeout = _workQueue.IsEmpty ? -1 : 0;
+                }
+
+                WaitAndDispatch(timeout);
+                Volatile.Write(ref _blocked, 0);
+
+                RunPostedWork();
+                RunPendingReceives();
+                FlushPendingSends();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Only a broken loop invariant (the poller itself failing) lands here; per-connection faults are
+            // contained in their handlers. Continuing would strand every connection of this reactor silently.
+            TransportLog.ReactorFailed(_logger, Name, ex);
+            Environment.FailFast($"Reactor {Name} failed: {ex.Message}", ex);
+        }
+        finally
+        {
+            DisposeBackend();
+            MemoryPool.Dispose();
+            _completion.TrySetResult();
+        }
+    }
+
+    private void RunPostedWork()
+    {
+        // Bounded by what is queued now: work that posts more work waits for the next iteration instead of
+        // starving readiness processing.
+        int count = _workQueue.Count;
+        while (count-- > 0 && _workQueue.TryDequeue(out WorkItem item))
+        {
+            try
+            {
+                item.Action(item.State);
+            }
+            catch (Exception ex)
+            {
+                OnHandlerError(item.State as ReactorConnection, ex);
+            }
+        }
+    }
+
+    private void RunPendingReceives()
+    {
+        ReadOnlySpan<ReactorConnection> batch = _pendingReceives.TakeBatch(out ReactorConnection[] array);
+        foreach (ReactorConnection connection in batch)
+        {
+            try
+            {
+                connection.ContinueReceive();
+            }
+            catch (Exception ex)
+            {
+                OnHandlerError(connection, ex);
+            }
+        }
+        _pendingReceives.Return(array, batch.Length);
+    }
+
+    private void FlushPendingSends()
+    {
+        ReadOnlySpan<ReactorConnection> batch = _pendingSends.TakeBatch(out ReactorConnection[] array);
+        foreach (ReactorConnection connection in batch)
+        {
+            try
+            {
+                connection.FlushPendingSend();
+            }
+            catch (Exception ex)
+            {
+                OnHandlerError(connection, ex);
+            }
+        }
+        _pendingSends.Return(array, batch.Length);
+    }
+
+    private readonly record struct WorkItem(Action<object?> Action, object? State);
+}

@@ -1,0 +1,100 @@
+namespace Reactors.AspNetCore.Server.Kestrel.Transport;
+
+/// <summary>
+/// Options shared by the reactor transports. Names and defaults mirror Kestrel's <c>SocketTransportOptions</c>
+/// wherever the meaning is the same, so switching transport never silently changes a limit.
+/// </summary>
+public abstract class ReactorTransportOptions
+{
+    private int _reactorCount = Environment.ProcessorCount;
+    private int _backlog = 512;
+    private long? _maxReadBufferSize = 1024 * 1024;
+    private long? _maxWriteBufferSize = 64 * 1024;
+
+    /// <summary>
+    /// The number of reactor threads. Each reactor owns a readiness poller, a memory pool and a share of the
+    /// connections of every listener in the process.
+    /// </summary>
+    /// <remarks>Defaults to <see cref="Environment.ProcessorCount"/>. Must be between 1 and 1024.</remarks>
+    public int ReactorCount
+    {
+        get => _reactorCount;
+        set
+        {
+            if (value is < 1 or > 1024)
+            {
+                throw new ArgumentOutOfRangeException(nameof(ReactorCount), value,
+                    $"{nameof(ReactorCount)} must be between 1 and 1024; use the processor count ({Environment.ProcessorCount}) unless measurements say otherwise.");
+            }
+            _reactorCount = value;
+        }
+    }
+
+    /// <summary>Whether Nagle's algorithm is disabled (TCP_NODELAY) on accepted TCP connections.</summary>
+    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    public bool NoDelay { get; set; } = true;
+
+    /// <summary>The maximum length of the pending connection queue passed to <c>listen</c>.</summary>
+    /// <remarks>Defaults to 512. Must be at least 1. The kernel caps it at <c>net.core.somaxconn</c>.</remarks>
+    public int Backlog
+    {
+        get => _backlog;
+        set
+        {
+            if (value < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(Backlog), value,
+                    $"{nameof(Backlog)} must be at least 1 (the default is 512).");
+            }
+            _backlog = value;
+        }
+    }
+
+    /// <summary>
+    /// The number of received bytes buffered per connection before the transport stops reading from the
+    /// socket until the application catches up (it resumes at half this value).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 1 MiB (1,048,576 bytes). <see langword="null"/> or 0 disables input backpressure: a client
+    /// can then make the server buffer an unbounded amount of memory, which is a denial-of-service risk.
+    /// </remarks>
+    public long? MaxReadBufferSize
+    {
+        get => _maxReadBufferSize;
+        set => _maxReadBufferSize = ValidateBufferSize(value, nameof(MaxReadBufferSize));
+    }
+
+    /// <summary>
+    /// The number of bytes written by the application and not yet sent per connection before the application's
+    /// flushes wait for the socket (they resume at half this value).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 64 KiB (65,536 bytes). <see langword="null"/> or 0 disables output backpressure: a slow
+    /// client can then make the server buffer an unbounded amount of memory, which is a denial-of-service risk.
+    /// </remarks>
+    public long? MaxWriteBufferSize
+    {
+        get => _maxWriteBufferSize;
+        set => _maxWriteBufferSize = ValidateBufferSize(value, nameof(MaxWriteBufferSize));
+    }
+
+    /// <summary>
+    /// Runs application code inline on the reactor thread instead of the thread pool when data arrives or
+    /// output drains.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see langword="false"/>. Unsafe: any blocking or slow application code then stalls every
+    /// connection of that reactor. Measure before enabling it.
+    /// </remarks>
+    public bool UnsafePreferInlineScheduling { get; set; }
+
+    private static long? ValidateBufferSize(long? value, string name)
+    {
+        if (value < 0)
+        {
+            throw new ArgumentOutOfRangeException(name, value,
+                $"{name} must be null or 0 (unlimited) or a positive number of bytes.");
+        }
+        return value;
+    }
+}

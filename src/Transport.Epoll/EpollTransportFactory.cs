@@ -1,0 +1,86 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+
+/// <summary>
+/// Binds Kestrel endpoints with the epoll transport. Registered by
+/// <see cref="WebHostBuilderEpollExtensions.UseEpollTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder)"/>
+/// after Kestrel's Sockets transport, so it serves every endpoint it can bind (IP endpoints) and Sockets serves
+/// the rest.
+/// </summary>
+public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    internal const string LoggerCategory = "Reactors.AspNetCore.Server.Kestrel.Transport.Epoll";
+
+    private readonly EpollTransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly SharedReactorGroup _reactors;
+    private readonly ConnectionSettings _settings;
+
+    /// <summary>Creates the factory; reactor threads start with the first bound endpoint.</summary>
+    /// <param name="options">The transport options.</param>
+    /// <param name="loggerFactory">Creates the transport's logger.</param>
+    /// <param name="memoryPoolFactory">
+    /// Creates one memory pool per reactor; Kestrel registers one. When null, the shared array pool is used.
+    /// </param>
+    public EpollTransportFactory(IOptions<EpollTransportOptions> options, ILoggerFactory loggerFactory,
+        IMemoryPoolFactory<byte>? memoryPoolFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+
+        _options = options.Value;
+        _logger = loggerFactory.CreateLogger(LoggerCategory);
+        _settings = new ConnectionSettings(_options);
+        _reactors = new SharedReactorGroup(() => StartReactors(memoryPoolFactory));
+
+        if (!IsSupported)
+        {
+            TransportLog.TransportNotSupported(_logger, "epoll", RuntimeInformation.OSDescription);
+        }
+    }
+
+    /// <summary>
+    /// Whether epoll can be used here: Linux with glibc on x64, arm64 or arm. Elsewhere the factory binds
+    /// nothing and Kestrel's Sockets transport serves every endpoint.
+    /// </summary>
+    public static bool IsSupported => EpollAvailability.IsSupported;
+
+    /// <inheritdoc />
+    public bool CanBind(EndPoint endpoint) => IsSupported && endpoint is IPEndPoint;
+
+    /// <inheritdoc />
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (!IsSupported)
+        {
+            throw new PlatformNotSupportedException(
+                $"The epoll transport cannot bind {endpoint}: epoll is not available on {RuntimeInformation.OSDescription}. Remove UseEpollTransport() or run on Linux.");
+        }
+        if (endpoint is not IPEndPoint ipEndPoint)
+        {
+            throw new NotSupportedException(
+                $"The epoll transport binds IP endpoints only, not {endpoint.GetType().Name} '{endpoint}'. Kestrel's Sockets transport serves such endpoints when UseEpollTransport() is added after UseKestrel().");
+        }
+        return await EpollConnectionListener.BindAsync(ipEndPoint, _options.Backlog, _reactors, _settings, _logger)
+            .ConfigureAwait(false);
+    }
+
+    private ReactorGroup StartReactors(IMemoryPoolFactory<byte>? memoryPoolFactory)
+    {
+        var reactors = new ReactorLoop[_options.ReactorCount];
+        for (int i = 0; i < reactors.Length; i++)
+        {
+            reactors[i] = EpollReactor.Create($"epoll reactor {i}", ReactorMemoryPool.Create(memoryPoolFactory), _logger);
+        }
+        TransportLog.ReactorsStarted(_logger, reactors.Length, "epoll");
+        return new ReactorGroup(reactors);
+    }
+}

@@ -1,0 +1,118 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+using Tmds.Linux;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
+
+/// <summary>A connection on a raw non-blocking fd, owned by one <see cref="EpollReactor"/>.</summary>
+internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
+{
+    // iovecs per sendmsg. 64 blocks of 4 KiB exceed a typical socket send buffer, so more would rarely be taken.
+    public const int MaxIoVectors = 64;
+
+    private readonly int _fd;
+    private readonly EpollReactor _reactor;
+    private ulong _token;
+
+    public EpollConnection(int fd, EpollReactor reactor, ConnectionSettings settings, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
+        : base(reactor, settings, localEndPoint, remoteEndPoint)
+    {
+        _fd = fd;
+        _reactor = reactor;
+    }
+
+    void IEpollHandler.OnEpollEvents(int events)
+    {
+        // Error and hang-up count as both readable and writable: the next recv or send reports what happened.
+        bool failed = (events & (EpollApi.Error | EpollApi.HangUp)) != 0;
+        if (failed || (events & (EpollApi.In | EpollApi.ReadHangUp)) != 0)
+        {
+            OnReadable(peerClosed: failed || (events & EpollApi.ReadHangUp) != 0);
+        }
+        if (failed || (events & EpollApi.Out) != 0)
+        {
+            OnWritable();
+        }
+    }
+
+    protected override SocketError RegisterWithReactor() =>
+        _reactor.Register(_fd, EpollApi.In | EpollApi.Out | EpollApi.ReadHangUp, this, out _token);
+
+    protected override IoResult Receive(Span<byte> buffer)
+    {
+        SocketError error = SocketApi.Receive(_fd, buffer, out int received);
+        return new IoResult(received, error);
+    }
+
+    protected override IoResult Send(in ReadOnlySequence<byte> buffer)
+    {
+        iovec* vectors = stackalloc iovec[MaxIoVectors];
+        MemoryHandle[] pins = _reactor.SendPins;
+        SequencePosition position = buffer.Start;
+        long total = 0;
+
+        while (true)
+        {
+            int count = 0;
+            long batchLength = 0;
+            while (count < MaxIoVectors && buffer.TryGet(ref position, out ReadOnlyMemory<byte> segment))
+            {
+                if (segment.IsEmpty)
+                {
+                    continue;
+                }
+                pins[count] = segment.Pin();
+                vectors[count].iov_base = pins[count].Pointer;
+                vectors[count].iov_len = (size_t)segment.Length;
+                batchLength += segment.Length;
+                count++;
+            }
+            if (count == 0)
+            {
+                return IoResult.Done(total);
+            }
+
+            SocketError error;
+            long sent;
+            do
+            {
+                error = SocketApi.SendMessage(_fd, vectors, count, out sent);
+            }
+            while (error == SocketError.Interrupted);
+
+            for (int i = 0; i < count; i++)
+            {
+                pins[i].Dispose();
+                pins[i] = default;
+            }
+
+            if (error != SocketError.Success)
+            {
+                return new IoResult(total, error);
+            }
+            total += sent;
+            if (sent < batchLength)
+            {
+                // The socket buffer is full; another call now would only return EAGAIN.
+                return new IoResult(total, SocketError.WouldBlock);
+            }
+        }
+    }
+
+    protected override void CloseSocket(bool reset)
+    {
+        if (reset)
+        {
+            _ = SocketApi.SetAbortiveClose(_fd);
+        }
+        else
+        {
+            SocketApi.ShutdownBoth(_fd);
+        }
+        _reactor.Unregister(_fd, _token);
+        SocketApi.Close(_fd);
+    }
+}

@@ -1,0 +1,290 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
+
+/// <summary>
+/// One listening socket. Kestrel's accept loop calls <see cref="AcceptAsync"/> sequentially: it accepts with
+/// accept4 until the backlog is empty, then waits for the listening fd's readiness (reported by a reactor), and
+/// hands each accepted fd to the next reactor round-robin.
+/// </summary>
+internal sealed class EpollConnectionListener : IConnectionListener, IEpollHandler
+{
+    private readonly FileDescriptorHandle _listenHandle;
+    private readonly SharedReactorGroup _sharedReactors;
+    private readonly ReactorGroup _reactors;
+    private readonly EpollReactor _acceptReactor;
+    private readonly ConnectionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _acceptReady = new(0);
+    private readonly CancellationTokenSource _unbound = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _lifetimeLock = new();
+    private AcceptBackoff _backoff;
+    private ulong _token;
+    private bool _unbindStarted;
+    private bool _disposed;
+
+    private EpollConnectionListener(FileDescriptorHandle listenHandle, EndPoint endPoint, SharedReactorGroup sharedReactors,
+        ConnectionSettings settings, ILogger logger)
+    {
+        _listenHandle = listenHandle;
+        EndPoint = endPoint;
+        _sharedReactors = sharedReactors;
+        _reactors = sharedReactors.Acquire();
+        _acceptReactor = (EpollReactor)_reactors.Next();
+        _settings = settings;
+        _logger = logger;
+    }
+
+    public EndPoint EndPoint { get; }
+
+    /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
+    public static async ValueTask<EpollConnectionListener> BindAsync(IPEndPoint endPoint, int backlog,
+        SharedReactorGroup sharedReactors, ConnectionSettings settings, ILogger logger)
+    {
+        (FileDescriptorHandle handle, IPEndPoint boundEndPoint) = BindSocket(endPoint, backlog);
+        EpollConnectionListener listener;
+        try
+        {
+            listener = new EpollConnectionListener(handle, boundEndPoint, sharedReactors, settings, logger);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+        await listener.RegisterAsync().ConfigureAwait(false);
+        return listener;
+    }
+
+    private static (FileDescriptorHandle, IPEndPoint) BindSocket(IPEndPoint endPoint, int backlog)
+    {
+        SocketError error = SocketApi.CreateTcpSocket(endPoint.AddressFamily, out int fd);
+        if (error != SocketError.Success)
+        {
+            // Not an IOException: Kestrel's localhost and any-IP binding fall back on other exception types
+            // (an IPv6-less host reports EAFNOSUPPORT here).
+            throw new SocketException((int)error, $"Creating a socket for {endPoint} failed: {Describe(error)}.");
+        }
+        var handle = new FileDescriptorHandle(fd);
+        try
+        {
+            // Rebinding right after a restart must not wait for TIME_WAIT connections to expire.
+            ThrowIfFailed(SocketApi.SetReuseAddress(fd), endPoint, "setting SO_REUSEADDR");
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                // [::] serves IPv4 too (dual mode), as with Kestrel's Sockets transport.
+                ThrowIfFailed(SocketApi.SetIPv6Only(fd, !endPoint.Address.Equals(IPAddress.IPv6Any)), endPoint, "setting IPV6_V6ONLY");
+            }
+
+            error = SocketApi.Bind(fd, endPoint);
+            if (error == SocketError.AddressAlreadyInUse)
+            {
+                throw new AddressInUseException(
+                    $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.",
+                    new SocketException((int)error));
+            }
+            ThrowIfFailed(error, endPoint, "binding");
+            ThrowIfFailed(SocketApi.Listen(fd, backlog), endPoint, "listening");
+
+            IPEndPoint bound = SocketApi.GetLocalEndPoint(fd)
+                ?? throw new SocketException((int)SocketError.SocketError, $"Reading the bound address of {endPoint} failed.");
+            return (handle, bound);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    private static void ThrowIfFailed(SocketError error, IPEndPoint endPoint, string step)
+    {
+        if (error != SocketError.Success)
+        {
+            throw new SocketException((int)error, $"{char.ToUpperInvariant(step[0])}{step[1..]} for {endPoint} failed: {Describe(error)}.");
+        }
+    }
+
+    private static string Describe(SocketError error) => error switch
+    {
+        SocketError.AccessDenied => "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+        SocketError.AddressNotAvailable => "the address is not available on this machine",
+        SocketError.AddressFamilyNotSupported => "this address family is not supported here (is IPv6 disabled?)",
+        _ => new SocketException((int)error).Message,
+    };
+
+    private Task RegisterAsync()
+    {
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _acceptReactor.Schedule(static state =>
+        {
+            var (listener, done) = ((EpollConnectionListener, TaskCompletionSource))state!;
+            SocketError error = listener._acceptReactor.Register(listener._listenHandle.DangerousGetFd(), EpollApi.In, listener, out listener._token);
+            if (error == SocketError.Success)
+            {
+                done.SetResult();
+            }
+            else
+            {
+                done.SetException(new SocketException((int)error, $"Registering the listening socket {listener.EndPoint} with epoll failed: {error}."));
+            }
+        }, (this, registered));
+        return registered.Task;
+    }
+
+    void IEpollHandler.OnEpollEvents(int events)
+    {
+        // Edge-triggered: one signal per burst of connections; AcceptAsync drains the backlog itself.
+        if (_acceptReady.CurrentCount == 0)
+        {
+            _acceptReady.Release();
+        }
+    }
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            if (_unbound.IsCancellationRequested)
+            {
+                return null;
+            }
+
+            SocketError error = TryAccept(out int fd, out IPEndPoint? remoteEndPoint);
+            if (error == SocketError.Success)
+            {
+                _backoff.Reset();
+                ReactorConnection? connection = CreateConnection(fd, remoteEndPoint);
+                if (connection is not null)
+                {
+                    return connection;
+                }
+                continue;
+            }
+
+            switch (error)
+            {
+                case SocketError.WouldBlock:
+                    await _acceptReady.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+
+                case SocketError.Interrupted:
+                case SocketError.ConnectionAborted:
+                case SocketError.ConnectionReset:
+                case SocketError.AccessDenied:
+                    // The client gave up while in the backlog, or a firewall rule refused it: skip it.
+                    TransportLog.AcceptSkipped(_logger, EndPoint, error.ToString());
+                    break;
+
+                case SocketError.OperationAborted when _unbound.IsCancellationRequested:
+                case SocketError.InvalidArgument when _unbound.IsCancellationRequested:
+                    return null;
+
+                default:
+                    // Out of fds or memory (or anything unexpected): throwing would end Kestrel's accept loop
+                    // for the life of the server, retrying at once would spin. Back off and try again.
+                    int delay = _backoff.NextDelayMilliseconds();
+                    TransportLog.AcceptBackoff(_logger, EndPoint, error.ToString(), delay);
+                    try
+                    {
+                        await Task.Delay(delay, _unbound.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return null;
+                    }
+                    break;
+            }
+        }
+    }
+
+    private SocketError TryAccept(out int fd, out IPEndPoint? remoteEndPoint)
+    {
+        bool added = false;
+        try
+        {
+            _listenHandle.DangerousAddRef(ref added);
+            return SocketApi.Accept(_listenHandle.DangerousGetFd(), out fd, out remoteEndPoint);
+        }
+        catch (ObjectDisposedException)
+        {
+            fd = -1;
+            remoteEndPoint = null;
+            return SocketError.OperationAborted;
+        }
+        finally
+        {
+            if (added)
+            {
+                _listenHandle.DangerousRelease();
+            }
+        }
+    }
+
+    private EpollConnection? CreateConnection(int fd, IPEndPoint? remoteEndPoint)
+    {
+        try
+        {
+            if (_settings.NoDelay)
+            {
+                _ = SocketApi.SetNoDelay(fd);
+            }
+            IPEndPoint? localEndPoint = SocketApi.GetLocalEndPoint(fd);
+            var reactor = (EpollReactor)_reactors.Next();
+            var connection = new EpollConnection(fd, reactor, _settings, localEndPoint, remoteEndPoint);
+            connection.Start();
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            SocketApi.Close(fd);
+            TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
+            return null;
+        }
+    }
+
+    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_lifetimeLock)
+        {
+            if (!_unbindStarted)
+            {
+                _unbindStarted = true;
+                _unbound.Cancel();
+                _acceptReady.Release();
+                // Unregister and close on the reactor: it is the only thread that touches the handler table.
+                _acceptReactor.Schedule(static s => ((EpollConnectionListener)s!).CloseOnReactor(), this);
+            }
+        }
+        await _closed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void CloseOnReactor()
+    {
+        _acceptReactor.Unregister(_listenHandle.DangerousGetFd(), _token);
+        _listenHandle.Dispose();
+        _closed.TrySetResult();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await UnbindAsync().ConfigureAwait(false);
+        lock (_lifetimeLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+        }
+        // The semaphore and token source hold no OS handle (no wait handle was ever requested), so they are left
+        // to the GC: a late AcceptAsync call after dispose must still see "unbound" rather than throw.
+        _sharedReactors.Release(_reactors);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
+
+/// <summary>
+/// A reactor whose readiness backend is one epoll instance. Handles are registered once, edge-triggered; the
+/// epoll data of each registration is a token (slot and generation), not the fd, so an event still queued for
+/// a connection that closed in the same batch can never reach the connection that reuses its fd or slot.
+/// </summary>
+internal sealed unsafe class EpollReactor : ReactorLoop
+{
+    // Events fetched per epoll_wait. More only helps when more sockets are ready at once than this.
+    private const int EventBufferLength = 512;
+    private const ulong WakeToken = ulong.MaxValue;
+
+    private readonly int _epollFd;
+    private readonly int _eventFd;
+    private readonly void* _events;
+    private IEpollHandler?[] _handlers = new IEpollHandler?[64];
+    private uint[] _generations = new uint[64];
+    private int[] _freeSlots = new int[64];
+    private int _freeSlotCount;
+    private int _slotsInUse;
+
+    private EpollReactor(string name, MemoryPool<byte> memoryPool, ILogger logger, int epollFd, int eventFd)
+        : base(name, memoryPool, logger)
+    {
+        _epollFd = epollFd;
+        _eventFd = eventFd;
+        _events = NativeMemory.Alloc(EventBufferLength, (nuint)EpollApi.EventSize);
+    }
+
+    /// <summary>Scratch for pinning the segments of one gathered send; reactor thread only.</summary>
+    internal MemoryHandle[] SendPins { get; } = new MemoryHandle[EpollConnection.MaxIoVectors];
+
+    public static EpollReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger)
+    {
+        SocketError error = EpollApi.Create(out int epollFd);
+        if (error != SocketError.Success)
+        {
+            throw new InvalidOperationException($"Creating the epoll instance for {name} failed: {error}.", new SocketException((int)error));
+        }
+        error = EpollApi.CreateEventFd(out int eventFd);
+        if (error == SocketError.Success)
+        {
+            // Level-triggered: a wake-up written while the reactor was busy is still seen by the next wait.
+            error = EpollApi.Add(epollFd, eventFd, EpollApi.In, WakeToken);
+        }
+        if (error != SocketError.Success)
+        {
+            EpollApi.Close(epollFd);
+            if (eventFd >= 0)
+            {
+                EpollApi.Close(eventFd);
+            }
+            throw new InvalidOperationException($"Creating the wake-up eventfd for {name} failed: {error}.", new SocketException((int)error));
+        }
+        return new EpollReactor(name, memoryPool, logger, epollFd, eventFd);
+    }
+
+    /// <summary>Registers <paramref name="fd"/> edge-triggered for <paramref name="events"/>. Reactor thread only.</summary>
+    public SocketError Register(int fd, int events, IEpollHandler handler, out ulong token)
+    {
+        int slot = _freeSlotCount > 0 ? _freeSlots[--_freeSlotCount] : _slotsInUse++;
+        if (slot == _handlers.Length)
+        {
+            Array.Resize(ref _handlers, slot * 2);
+            Array.Resize(ref _generations, slot * 2);
+            Array.Resize(ref _freeSlots, slot * 2);
+        }
+        uint generation = ++_generations[slot];
+        token = ((ulong)generation << 32) | (uint)slot;
+        SocketError error = EpollApi.Add(_epollFd, fd, events | EpollApi.EdgeTriggered, token);
+        if (error != SocketError.Success)
+        {
+            _freeSlots[_freeSlotCount++] = slot;
+            token = 0;
+            return error;
+        }
+        _handlers[slot] = handler;
+        return SocketError.Success;
+    }
+
+    /// <summary>Removes the registration before the fd is closed. Reactor thread only.</summary>
+    public void Unregister(int fd, ulong token)
+    {
+        int slot = (int)(uint)token;
+        if (token == 0 || _generations[slot] != (uint)(token >> 32) || _handlers[slot] is null)
+        {
+            return;
+        }
+        // Explicit removal matters: a dup'ed fd (fork, SCM_RIGHTS) would keep the registration alive past close.
+        _ = EpollApi.Remove(_epollFd, fd);
+        _handlers[slot] = null;
+        _generations[slot]++;
+        _freeSlots[_freeSlotCount++] = slot;
+    }
+
+    protected override void WaitAndDispatch(int timeoutMilliseconds)
+    {
+        int count = EpollApi.Wait(_epollFd, _events, EventBufferLength, timeoutMilliseconds, out SocketError error);
+        if (count < 0)
+        {
+            if (error == SocketError.Interrupted)
+            {
+                return;
+            }
+            throw new InvalidOperationException($"epoll_wait failed: {error}.", new SocketException((int)error));
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            ulong token = EpollApi.TokenAt(_events, i);
+            if (token == WakeToken)
+            {
+                EpollApi.DrainEventFd(_eventFd);
+                continue;
+            }
+            int slot = (int)(uint)token;
+            IEpollHandler? handler = _handlers[slot];
+            if (handler is null || _generations[slot] != (uint)(token >> 32))
+            {
+                continue; // closed earlier in this batch
+            }
+            try
+            {
+                handler.OnEpollEvents(EpollApi.EventsAt(_events, i));
+            }
+            catch (Exception ex)
+            {
+                OnHandlerError(handler as ReactorConnection, ex);
+            }
+        }
+    }
+
+    protected override void Wake() => EpollApi.SignalEventFd(_eventFd);
+
+    protected override void DisposeBackend()
+    {
+        EpollApi.Close(_eventFd);
+        EpollApi.Close(_epollFd);
+        NativeMemory.Free(_events);
+    }
+}
