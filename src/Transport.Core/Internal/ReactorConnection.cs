@@ -133,8 +133,6 @@ internal abstract class ReactorConnection : ConnectionContext,
 
     public MemoryPool<byte> MemoryPool => _reactor.MemoryPool;
 
-    protected ReactorLoop Reactor => _reactor;
-
     // -------------------------------------------------------------------------------------------------------
     // Application-facing API (any thread)
     // -------------------------------------------------------------------------------------------------------

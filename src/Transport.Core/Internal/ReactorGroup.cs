@@ -15,8 +15,6 @@ internal sealed class ReactorGroup
         }
     }
 
-    public int Count => _reactors.Length;
-
     public ReactorLoop Next() => _reactors[Interlocked.Increment(ref _next) % (uint)_reactors.Length];
 
     public void RequestStop()
@@ -26,9 +24,6 @@ internal sealed class ReactorGroup
             reactor.RequestStop();
         }
     }
-
-    /// <summary>Completes when every reactor thread has exited.</summary>
-    public Task Completion => Task.WhenAll(Array.ConvertAll(_reactors, static r => r.Completion));
 }
 
 /// <summary>

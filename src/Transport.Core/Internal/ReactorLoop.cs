@@ -51,13 +51,6 @@ internal abstract class ReactorLoop : PipeScheduler
 
     public ILogger Logger => _logger;
 
-    public bool IsOnReactorThread => Thread.CurrentThread == _thread;
-
-    /// <summary>Completes when the thread has exited and the backend and pool are released.</summary>
-    public Task Completion => _completion.Task;
-
-    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
     public void Start() => _thread.Start(this);
 
     /// <summary>
@@ -141,7 +134,6 @@ internal abstract class ReactorLoop : PipeScheduler
         {
             DisposeBackend();
             MemoryPool.Dispose();
-            _completion.TrySetResult();
         }
     }
 
