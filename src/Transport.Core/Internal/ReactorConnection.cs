@@ -73,6 +73,7 @@ internal abstract class ReactorConnection : ConnectionContext,
     private bool _sendQueued;
     private bool _receiveQueued;
     private bool _hasPendingSend;
+    private bool _resetLogged;
     private ReadResult _pendingSend;
     private ValueTaskAwaiter<FlushResult> _flushAwaiter;
     private ValueTaskAwaiter<ReadResult> _readAwaiter;
@@ -386,20 +387,27 @@ internal abstract class ReactorConnection : ConnectionContext,
 
     private void FailReceive(SocketError error)
     {
+        _readable = false;
+        CompleteReceive(CreateSocketError(error));
+    }
+
+    /// <summary>Builds the exception a socket error completes the pipes with, logging it once per connection.</summary>
+    private Exception CreateSocketError(SocketError error)
+    {
         var socketException = new SocketException((int)error);
-        Exception reason;
         if (IoResult.IsConnectionReset(error))
         {
-            TransportLog.ConnectionReset(_logger, this);
-            reason = new ConnectionResetException(socketException.Message, socketException);
+            // Receive and send can both see one reset; Sockets logs it once.
+            if (!_resetLogged)
+            {
+                _resetLogged = true;
+                TransportLog.ConnectionReset(_logger, this);
+            }
+            return new ConnectionResetException(socketException.Message, socketException);
         }
-        else
-        {
-            reason = new IOException(socketException.Message, socketException);
-            TransportLog.ConnectionError(_logger, this, reason);
-        }
-        _readable = false;
-        CompleteReceive(reason);
+        var ioException = new IOException(socketException.Message, socketException);
+        TransportLog.ConnectionError(_logger, this, ioException);
+        return ioException;
     }
 
     private void CompleteReceive(Exception? error)
@@ -535,20 +543,8 @@ internal abstract class ReactorConnection : ConnectionContext,
 
     private void FailSend(SocketError error)
     {
-        var socketException = new SocketException((int)error);
-        Exception reason;
-        if (IoResult.IsConnectionReset(error))
-        {
-            TransportLog.ConnectionReset(_logger, this);
-            reason = new ConnectionResetException(socketException.Message, socketException);
-        }
-        else
-        {
-            reason = new IOException(socketException.Message, socketException);
-            TransportLog.ConnectionError(_logger, this, reason);
-        }
         // The peer is gone: this also ends a receive side that was paused and would never see it otherwise.
-        Shutdown(reason, reset: !s_finOnError);
+        Shutdown(CreateSocketError(error), reset: !s_finOnError);
     }
 
     /// <summary>Closes the socket once; the first reason wins. Then ends both directions.</summary>

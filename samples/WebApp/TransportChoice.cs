@@ -1,0 +1,48 @@
+using System.Diagnostics.CodeAnalysis;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+
+namespace WebApp;
+
+/// <summary>
+/// The transports this sample can run on, chosen with the configuration key <c>transport</c>
+/// (<c>--transport epoll</c>, <c>TRANSPORT=epoll</c>, <c>DOTNET_TRANSPORT=epoll</c>, ...).
+/// This is the one place that knows them: a new transport is one more entry in <see cref="All"/>.
+/// </summary>
+/// <param name="Name">The value of the <c>transport</c> option.</param>
+/// <param name="Apply">Registers the transport on the web host.</param>
+/// <param name="WhyNotServing">
+/// Given a bound address, null when this transport serves it, otherwise why Kestrel's Sockets transport does.
+/// </param>
+internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Apply, Func<string, string?> WhyNotServing)
+{
+    public const string ConfigurationKey = "transport";
+
+    /// <summary>All transports; the first one is the default.</summary>
+    public static readonly IReadOnlyList<TransportChoice> All =
+    [
+        new("epoll", static webHost => webHost.UseEpollTransport(), static address =>
+            !EpollTransportFactory.IsSupported ? "it is not supported on this platform"
+            : IsUnixSocket(address) ? "it binds IP endpoints only"
+            : null),
+        // Kestrel's own transport, registered by CreateSlimBuilder already: nothing to add.
+        new("sockets", static _ => { }, static _ => null),
+    ];
+
+    public static bool TryFind(string? value, [NotNullWhen(true)] out TransportChoice? choice)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            choice = All[0];
+            return true;
+        }
+
+        choice = All.FirstOrDefault(t => string.Equals(t.Name, value.Trim(), StringComparison.OrdinalIgnoreCase));
+        return choice is not null;
+    }
+
+    public static string UnknownValueMessage(string value) =>
+        $"Unknown value '{value}' for the option '{ConfigurationKey}' (--{ConfigurationKey}, or the TRANSPORT environment variable). " +
+        $"Allowed values: {string.Join(", ", All.Select(t => t.Name))} (default: {All[0].Name}).";
+
+    private static bool IsUnixSocket(string address) => address.Contains("://unix:", StringComparison.OrdinalIgnoreCase);
+}

@@ -1,0 +1,320 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
+using Xunit;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests;
+
+/// <summary>
+/// What only the epoll transport promises: that it, not Sockets, serves IP endpoints; how it registers; how it
+/// validates its options; and which endpoints it leaves to Sockets.
+/// </summary>
+public sealed class EpollTransportTests
+{
+    private const string SocketTransportFactoryTypeName = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportFactory";
+
+    private static readonly TransportConfigurator UseEpoll = (builder, _) => builder.UseEpollTransport();
+    private static readonly TransportConfigurator UseSockets = (builder, _) => builder.UseSockets();
+
+    [Fact]
+    public void IsSupported_OnLinuxWithGlibc_IsTrue()
+    {
+        // Guards the rest of the suite: were epoll silently unsupported here, every "epoll" test would quietly
+        // exercise the Sockets fallback instead.
+        var glibcLinux = OperatingSystem.IsLinux()
+            && !RuntimeInformation.RuntimeIdentifier.Contains("musl", StringComparison.OrdinalIgnoreCase)
+            && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64 or Architecture.Arm;
+
+        Assert.Equal(glibcLinux, EpollTransportFactory.IsSupported);
+    }
+
+    [Theory]
+    [InlineData("epoll")]
+    [InlineData("sockets")]
+    public async Task Connection_ServedByTransport_CarriesSocketFeatureOnlyUnderSockets(string transport)
+    {
+        // Sockets exposes the Socket through IConnectionSocketFeature; epoll has no Socket object. The Sockets
+        // case proves the probe itself works, so that the epoll case is not vacuous.
+        var hasSocketFeature = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = new TestServerOptions
+        {
+            ConnectionMiddleware = next => connection =>
+            {
+                hasSocketFeature.TrySetResult(connection.Features.Get<IConnectionSocketFeature>() is not null);
+                return next(connection);
+            },
+        };
+        await using var server = TestServerHost.Create(transport == "epoll" ? UseEpoll : UseSockets, options, MapHello);
+        await server.StartAsync();
+
+        await AssertHelloAsync(server);
+
+        var expected = transport == "sockets" || !EpollTransportFactory.IsSupported;
+        Assert.Equal(expected, await hasSocketFeature.Task.WithTimeout());
+    }
+
+    [Fact]
+    public async Task UseEpollTransport_ListenerFactories_EpollRegisteredOnceAndAfterSockets()
+    {
+        await using var server = TestServerHost.Create(UseEpoll, new TestServerOptions(), MapHello);
+
+        var factories = server.App.Services.GetServices<IConnectionListenerFactory>().ToList();
+
+        var socketsIndex = factories.FindIndex(f => f.GetType().FullName == SocketTransportFactoryTypeName);
+        var epollIndex = factories.FindIndex(f => f is EpollTransportFactory);
+        Assert.True(socketsIndex >= 0, "Kestrel's Sockets transport is not registered: " + string.Join(", ", factories.Select(f => f.GetType().FullName)));
+        Assert.True(epollIndex > socketsIndex, $"Epoll is registered at {epollIndex}, not after Sockets at {socketsIndex}; Kestrel tries the last one first.");
+        Assert.Single(factories, f => f is EpollTransportFactory);
+        Assert.IsType<EpollTransportFactory>(server.App.Services.GetService<IConnectionListenerFactory>());
+    }
+
+    [Fact]
+    public async Task UseEpollTransport_CalledTwice_RegistersFactoryOnceAndAppliesBothConfigurations()
+    {
+        TransportConfigurator useTwice = (builder, _) =>
+        {
+            builder.UseEpollTransport(o => o.ReactorCount = 3);
+            builder.UseEpollTransport(o => o.Backlog = 77);
+        };
+        await using var server = TestServerHost.Create(useTwice, new TestServerOptions(), MapHello);
+
+        Assert.Single(server.App.Services.GetServices<IConnectionListenerFactory>(), f => f is EpollTransportFactory);
+        var options = server.App.Services.GetRequiredService<IOptions<EpollTransportOptions>>().Value;
+        Assert.Equal(3, options.ReactorCount);
+        Assert.Equal(77, options.Backlog);
+
+        // Twice registered would mean two listeners racing for one port: the server would not even start.
+        await server.StartAsync();
+        await AssertHelloAsync(server);
+    }
+
+    [Fact]
+    public void Options_Defaults_MatchSocketTransportOptions()
+    {
+        var epoll = new EpollTransportOptions();
+        var sockets = new SocketTransportOptions();
+
+        Assert.Equal(Environment.ProcessorCount, epoll.ReactorCount);
+        Assert.Equal(sockets.NoDelay, epoll.NoDelay);
+        Assert.Equal(sockets.Backlog, epoll.Backlog);
+        Assert.Equal(sockets.MaxReadBufferSize, epoll.MaxReadBufferSize);
+        Assert.Equal(sockets.MaxWriteBufferSize, epoll.MaxWriteBufferSize);
+        Assert.Equal(sockets.UnsafePreferInlineScheduling, epoll.UnsafePreferInlineScheduling);
+    }
+
+    [Theory]
+    [InlineData(nameof(ReactorTransportOptions.ReactorCount), 0)]
+    [InlineData(nameof(ReactorTransportOptions.ReactorCount), -1)]
+    [InlineData(nameof(ReactorTransportOptions.ReactorCount), 1025)]
+    [InlineData(nameof(ReactorTransportOptions.Backlog), 0)]
+    [InlineData(nameof(ReactorTransportOptions.Backlog), -5)]
+    [InlineData(nameof(ReactorTransportOptions.MaxReadBufferSize), -1)]
+    [InlineData(nameof(ReactorTransportOptions.MaxWriteBufferSize), -1)]
+    public void Options_InvalidValue_ThrowsArgumentOutOfRangeNamingTheOption(string option, long value)
+    {
+        var options = new EpollTransportOptions();
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Set(options, option, value));
+
+        Assert.Equal(option, error.ParamName);
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(nameof(ReactorTransportOptions.ReactorCount), 1)]
+    [InlineData(nameof(ReactorTransportOptions.ReactorCount), 1024)]
+    [InlineData(nameof(ReactorTransportOptions.Backlog), 1)]
+    [InlineData(nameof(ReactorTransportOptions.MaxReadBufferSize), 0)]
+    [InlineData(nameof(ReactorTransportOptions.MaxWriteBufferSize), 0)]
+    public void Options_BoundaryValue_IsAccepted(string option, long value)
+    {
+        var options = new EpollTransportOptions();
+
+        Set(options, option, value);
+
+        Assert.Equal(value, Get(options, option));
+    }
+
+    [Fact]
+    public void Options_NullBufferSizes_AreAcceptedAsUnlimited()
+    {
+        var options = new EpollTransportOptions { MaxReadBufferSize = null, MaxWriteBufferSize = null };
+
+        Assert.Null(options.MaxReadBufferSize);
+        Assert.Null(options.MaxWriteBufferSize);
+    }
+
+    [Fact]
+    public async Task UseEpollTransport_InvalidValueInConfigure_StartupFailsNamingTheOption()
+    {
+        // Building the host already resolves Kestrel's transport factories, so the failure may come from the
+        // build or from the start; either way the application never serves with an invalid option.
+        var error = await Assert.ThrowsAnyAsync<ArgumentOutOfRangeException>(async () =>
+        {
+            await using var server = TestServerHost.Create((builder, _) => builder.UseEpollTransport(o => o.ReactorCount = 0), new TestServerOptions(), MapHello);
+            await server.StartAsync();
+        });
+
+        Assert.Equal(nameof(ReactorTransportOptions.ReactorCount), error.ParamName);
+    }
+
+    [Fact]
+    public void CanBind_IPEndPoints_TrueWhereSupported()
+    {
+        var factory = CreateFactory();
+
+        Assert.Equal(EpollTransportFactory.IsSupported, factory.CanBind(new IPEndPoint(IPAddress.Loopback, 0)));
+        Assert.Equal(EpollTransportFactory.IsSupported, factory.CanBind(new IPEndPoint(IPAddress.IPv6Loopback, 0)));
+    }
+
+    [Fact]
+    public void CanBind_NonIPEndPoints_FalseSoSocketsServesThem()
+    {
+        var factory = CreateFactory();
+
+        Assert.False(factory.CanBind(new UnixDomainSocketEndPoint(Path.Combine(Path.GetTempPath(), "epoll-canbind.sock"))));
+        Assert.False(factory.CanBind(new NamedPipeEndPoint("epoll-canbind")));
+        Assert.False(factory.CanBind(new FileHandleEndPoint(3, FileHandleType.Tcp)));
+        Assert.False(factory.CanBind(new DnsEndPoint("localhost", 80)));
+    }
+
+    [Fact]
+    public async Task UseEpollTransport_UnixSocketEndpoint_ServedBySocketsFallback()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"epoll-tests-{Guid.NewGuid():N}.sock");
+        var hasSocketFeature = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = new TestServerOptions
+        {
+            UnixSocketPath = path,
+            ConnectionMiddleware = next => connection =>
+            {
+                hasSocketFeature.TrySetResult(connection.Features.Get<IConnectionSocketFeature>() is not null);
+                return next(connection);
+            },
+        };
+        try
+        {
+            await using var server = TestServerHost.Create(UseEpoll, options, MapHello);
+            await server.StartAsync();
+
+            using var client = await server.ConnectAsync();
+            await client.SendAsync("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            var response = await client.ReadResponseAsync();
+
+            Assert.Equal(200, response.StatusCode);
+            Assert.Equal("hello", response.BodyText);
+            Assert.True(await hasSocketFeature.Task.WithTimeout(), "The Unix socket connection was not served by Kestrel's Sockets transport.");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, false, true)]
+    [InlineData(1, true, true)]
+    [InlineData(4, true, false)]
+    public async Task Options_NonDefaultCombination_ServesPipelinedRequestsAndLargeBody(int reactorCount, bool inlineScheduling, bool noDelay)
+    {
+        TransportConfigurator configure = (builder, _) => builder.UseEpollTransport(o =>
+        {
+            o.ReactorCount = reactorCount;
+            o.UnsafePreferInlineScheduling = inlineScheduling;
+            o.NoDelay = noDelay;
+            o.MaxWriteBufferSize = 16 * 1024;
+        });
+        await using var server = TestServerHost.Create(configure, new TestServerOptions(), app =>
+        {
+            MapHello(app);
+            app.MapPost("/sha256", (RequestDelegate)(async ctx =>
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var buffer = new byte[16 * 1024];
+                int read;
+                while ((read = await ctx.Request.Body.ReadAsync(buffer)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                }
+                // Echoing the hash as a large body exercises the small write buffer too.
+                var hex = Encoding.ASCII.GetBytes(Convert.ToHexString(hash.GetHashAndReset()));
+                for (var i = 0; i < 4096; i++)
+                {
+                    await ctx.Response.Body.WriteAsync(hex);
+                }
+            }));
+        });
+        await server.StartAsync();
+
+        using var client = await server.ConnectAsync();
+        await client.SendAsync(string.Concat(Enumerable.Repeat("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n", 8)));
+        for (var i = 0; i < 8; i++)
+        {
+            var hello = await client.ReadResponseAsync();
+            Assert.Equal("hello", hello.BodyText);
+        }
+
+        var body = TestData.RandomBytes(4 * TestData.MiB, seed: reactorCount);
+        await client.SendAsync($"POST /sha256 HTTP/1.1\r\nHost: localhost\r\nContent-Length: {body.Length}\r\n\r\n");
+        await client.SendAsync(body);
+        var response = await client.ReadResponseAsync();
+
+        Assert.Equal(200, response.StatusCode);
+        Assert.Equal(string.Concat(Enumerable.Repeat(TestData.Sha256Hex(body), 4096)), response.BodyText);
+    }
+
+    private static EpollTransportFactory CreateFactory() =>
+        new(Options.Create(new EpollTransportOptions()), NullLoggerFactory.Instance);
+
+    private static void MapHello(WebApplication app) =>
+        app.MapGet("/hello", (RequestDelegate)(ctx => ctx.Response.WriteAsync("hello")));
+
+    private static async Task AssertHelloAsync(TestServerHost server)
+    {
+        using var client = server.CreateHttpClient();
+        Assert.Equal("hello", await client.GetStringAsync(new Uri("/hello", UriKind.Relative)).WithTimeout());
+    }
+
+    private static void Set(EpollTransportOptions options, string option, long value)
+    {
+        switch (option)
+        {
+            case nameof(ReactorTransportOptions.ReactorCount):
+                options.ReactorCount = checked((int)value);
+                break;
+            case nameof(ReactorTransportOptions.Backlog):
+                options.Backlog = checked((int)value);
+                break;
+            case nameof(ReactorTransportOptions.MaxReadBufferSize):
+                options.MaxReadBufferSize = value;
+                break;
+            case nameof(ReactorTransportOptions.MaxWriteBufferSize):
+                options.MaxWriteBufferSize = value;
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(option), option, "Not an option of the test.");
+        }
+    }
+
+    private static long? Get(EpollTransportOptions options, string option) => option switch
+    {
+        nameof(ReactorTransportOptions.ReactorCount) => options.ReactorCount,
+        nameof(ReactorTransportOptions.Backlog) => options.Backlog,
+        nameof(ReactorTransportOptions.MaxReadBufferSize) => options.MaxReadBufferSize,
+        nameof(ReactorTransportOptions.MaxWriteBufferSize) => options.MaxWriteBufferSize,
+        _ => throw new ArgumentOutOfRangeException(nameof(option), option, "Not an option of the test."),
+    };
+}

@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
+
+/// <summary>Configures the transport under test on a web host; <c>maxReadBufferSize</c> null keeps its default.</summary>
+internal delegate void TransportConfigurator(IWebHostBuilder builder, long? maxReadBufferSize);
+
+/// <summary>What a test may change about the server; everything else is the same for every test and transport.</summary>
+internal sealed class TestServerOptions
+{
+    public IPAddress Address { get; set; } = IPAddress.Loopback;
+
+    public int Port { get; set; }
+
+    /// <summary>When set, listen on this Unix domain socket instead of <see cref="Address"/>.</summary>
+    public string? UnixSocketPath { get; set; }
+
+    /// <summary>The transport's MaxReadBufferSize; null keeps the transport's default.</summary>
+    public long? MaxReadBufferSize { get; set; }
+
+    /// <summary>A connection middleware, which sees the transport's raw <see cref="ConnectionContext"/>.</summary>
+    public Func<ConnectionDelegate, ConnectionDelegate>? ConnectionMiddleware { get; set; }
+
+    /// <summary>Replaces Kestrel's memory pool factory (registered last, so it wins).</summary>
+    public IMemoryPoolFactory<byte>? MemoryPoolFactory { get; set; }
+
+    /// <summary>Set by a test that provokes a warning on purpose (a server that fails to start).</summary>
+    public bool ExpectWarnings { get; set; }
+}
+
+/// <summary>
+/// A real Kestrel server on a real socket, served by the transport under test. Never TestHost: it bypasses
+/// the transport, which is the very thing under test.
+/// </summary>
+internal sealed class TestServerHost : IAsyncDisposable
+{
+    private bool _stopped;
+
+    private TestServerHost(WebApplication app, CapturingLoggerProvider logs, TestServerOptions options)
+    {
+        App = app;
+        Logs = logs;
+        Options = options;
+    }
+
+    public WebApplication App { get; }
+
+    public CapturingLoggerProvider Logs { get; }
+
+    public TestServerOptions Options { get; }
+
+    /// <summary>The bound address as Kestrel reports it, e.g. http://127.0.0.1:41234.</summary>
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>The bound endpoint: an <see cref="IPEndPoint"/>, or a Unix domain socket's.</summary>
+    public EndPoint EndPoint { get; private set; } = null!;
+
+    /// <summary>The bound IP endpoint; for a server that listens on an IP address.</summary>
+    public IPEndPoint IPEndPoint => (IPEndPoint)EndPoint;
+
+    /// <summary>
+    /// Builds the host; the returned host is not started yet, so a test can look at its services or expect
+    /// <see cref="StartAsync"/> to fail.
+    /// </summary>
+    public static TestServerHost Create(TransportConfigurator useTransport, TestServerOptions options, Action<WebApplication> configureApp)
+    {
+        ArgumentNullException.ThrowIfNull(useTransport);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(configureApp);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+
+        // Keep environment variables such as ASPNETCORE_URLS/HTTP_PORTS from adding endpoints beside ours.
+        builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
+        builder.WebHost.UseSetting(WebHostDefaults.HttpPortsKey, string.Empty);
+        builder.WebHost.UseSetting(WebHostDefaults.HttpsPortsKey, string.Empty);
+
+        var logs = new CapturingLoggerProvider();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.AddProvider(logs);
+
+        builder.WebHost.UseKestrel(kestrel =>
+        {
+            // Bodies larger than Kestrel's 30 MB default are part of the suite.
+            kestrel.Limits.MaxRequestBodySize = null;
+            void ConfigureListen(ListenOptions listen)
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                if (options.ConnectionMiddleware is { } middleware)
+                {
+                    listen.Use(middleware);
+                }
+            }
+            if (options.UnixSocketPath is { } path)
+            {
+                kestrel.ListenUnixSocket(path, ConfigureListen);
+            }
+            else
+            {
+                kestrel.Listen(options.Address, options.Port, ConfigureListen);
+            }
+        });
+        useTransport(builder.WebHost, options.MaxReadBufferSize);
+
+        if (options.MemoryPoolFactory is { } memoryPoolFactory)
+        {
+            builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(memoryPoolFactory);
+        }
+
+        // A transport that does not close connections on shutdown must fail the graceful-stop test, not pass
+        // after a long default timeout; StopAsync is also bounded by the caller.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
+
+        var app = builder.Build();
+        configureApp(app);
+        return new TestServerHost(app, logs, options);
+    }
+
+    public async Task StartAsync()
+    {
+        await App.StartAsync().WithTimeout();
+        var address = App.Services.GetRequiredService<IServer>()
+            .Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        if (Options.UnixSocketPath is { } path)
+        {
+            EndPoint = new UnixDomainSocketEndPoint(path);
+            return;
+        }
+        BaseAddress = new Uri(address);
+        EndPoint = new IPEndPoint(IPAddress.Parse(BaseAddress.Host.Trim('[', ']')), BaseAddress.Port);
+    }
+
+    public Task StopAsync()
+    {
+        _stopped = true;
+        return App.StopAsync().WithTimeout();
+    }
+
+    public HttpClient CreateHttpClient(int maxConnectionsPerServer = int.MaxValue) =>
+        new(new SocketsHttpHandler { MaxConnectionsPerServer = maxConnectionsPerServer })
+        {
+            BaseAddress = BaseAddress,
+            Timeout = TimeoutExtensions.DefaultTimeout,
+        };
+
+    public Task<RawClient> ConnectAsync() => RawClient.ConnectAsync(EndPoint);
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_stopped)
+            {
+                _stopped = true;
+                await App.StopAsync().WithTimeout();
+            }
+        }
+        finally
+        {
+            await App.DisposeAsync();
+        }
+    }
+}
