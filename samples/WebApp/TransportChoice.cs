@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
+using Reactors.AspNetCore.Server.Kestrel.Transport;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 
 namespace WebApp;
 
@@ -24,6 +26,11 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Appl
             !EpollTransportFactory.IsSupported ? "it is not supported on this platform"
             : IsUnixSocket(address) ? "it binds IP endpoints only"
             : null),
+        new("select", static webHost => webHost.UseSelectTransport(), static address =>
+            IsUnixSocket(address) ? "it binds IP endpoints only" : null),
+        // The best multiplexer of this platform: epoll on Linux, select elsewhere.
+        new("default", static webHost => webHost.UseDefaultReactorTransport(), static address =>
+            IsUnixSocket(address) ? "it binds IP endpoints only" : null),
         // Kestrel's own transport, registered by CreateSlimBuilder already: nothing to add.
         new("sockets", static _ => { }, static _ => null),
     ];

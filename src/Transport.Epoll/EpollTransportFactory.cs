@@ -18,10 +18,7 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
 {
     internal const string LoggerCategory = "Reactors.AspNetCore.Server.Kestrel.Transport.Epoll";
 
-    private readonly EpollTransportOptions _options;
-    private readonly ILogger _logger;
-    private readonly SharedReactorGroup _reactors;
-    private readonly ConnectionSettings _settings;
+    private readonly ReactorTransport _transport;
 
     /// <summary>Creates the factory; reactor threads start with the first bound endpoint.</summary>
     /// <param name="options">The transport options.</param>
@@ -35,14 +32,12 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
 
-        _options = options.Value;
-        _logger = loggerFactory.CreateLogger(LoggerCategory);
-        _settings = new ConnectionSettings(_options);
-        _reactors = new SharedReactorGroup(() => StartReactors(memoryPoolFactory));
+        _transport = new ReactorTransport("epoll", options.Value, loggerFactory.CreateLogger(LoggerCategory),
+            memoryPoolFactory, EpollReactor.Create);
 
         if (!IsSupported)
         {
-            TransportLog.TransportNotSupported(_logger, "epoll", RuntimeInformation.OSDescription);
+            TransportLog.TransportNotSupported(_transport.Logger, "epoll", RuntimeInformation.OSDescription);
         }
     }
 
@@ -69,18 +64,6 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
             throw new NotSupportedException(
                 $"The epoll transport binds IP endpoints only, not {endpoint.GetType().Name} '{endpoint}'. Kestrel's Sockets transport serves such endpoints when UseEpollTransport() is added after UseKestrel().");
         }
-        return await EpollConnectionListener.BindAsync(ipEndPoint, _options.Backlog, _reactors, _settings, _logger)
-            .ConfigureAwait(false);
-    }
-
-    private ReactorGroup StartReactors(IMemoryPoolFactory<byte>? memoryPoolFactory)
-    {
-        var reactors = new ReactorLoop[_options.ReactorCount];
-        for (int i = 0; i < reactors.Length; i++)
-        {
-            reactors[i] = EpollReactor.Create($"epoll reactor {i}", ReactorMemoryPool.Create(memoryPoolFactory), _logger);
-        }
-        TransportLog.ReactorsStarted(_logger, reactors.Length, "epoll");
-        return new ReactorGroup(reactors);
+        return await EpollConnectionListener.BindAsync(ipEndPoint, _transport).ConfigureAwait(false);
     }
 }

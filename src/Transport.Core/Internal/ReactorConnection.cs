@@ -201,6 +201,15 @@ internal abstract class ReactorConnection : ConnectionContext,
     // Reactor thread only
     // -------------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Whether the receive side wants to hear about readability: level-triggered backends (select) ask each
+    /// iteration, so a paused or finished receive side must not be reported ready again and again.
+    /// </summary>
+    internal bool IsWaitingForReadable => _started && !_socketClosed && !_receiveCompleted && !_flushPending && !_receiveQueued;
+
+    /// <summary>Whether unsent output waits for the socket to become writable.</summary>
+    internal bool IsWaitingForWritable => _waitingForWritable && !_socketClosed;
+
     /// <summary>Readiness for reading. <paramref name="peerClosed"/>: the poller saw hang-up or error.</summary>
     protected void OnReadable(bool peerClosed)
     {

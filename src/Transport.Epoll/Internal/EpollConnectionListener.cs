@@ -29,29 +29,27 @@ internal sealed class EpollConnectionListener : IConnectionListener, IEpollHandl
     private bool _unbindStarted;
     private bool _disposed;
 
-    private EpollConnectionListener(FileDescriptorHandle listenHandle, EndPoint endPoint, SharedReactorGroup sharedReactors,
-        ConnectionSettings settings, ILogger logger)
+    private EpollConnectionListener(FileDescriptorHandle listenHandle, EndPoint endPoint, ReactorTransport transport)
     {
         _listenHandle = listenHandle;
         EndPoint = endPoint;
-        _sharedReactors = sharedReactors;
-        _reactors = sharedReactors.Acquire();
+        _sharedReactors = transport.Reactors;
+        _reactors = _sharedReactors.Acquire();
         _acceptReactor = (EpollReactor)_reactors.Next();
-        _settings = settings;
-        _logger = logger;
+        _settings = transport.Settings;
+        _logger = transport.Logger;
     }
 
     public EndPoint EndPoint { get; }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
-    public static async ValueTask<EpollConnectionListener> BindAsync(IPEndPoint endPoint, int backlog,
-        SharedReactorGroup sharedReactors, ConnectionSettings settings, ILogger logger)
+    public static async ValueTask<EpollConnectionListener> BindAsync(IPEndPoint endPoint, ReactorTransport transport)
     {
-        (FileDescriptorHandle handle, IPEndPoint boundEndPoint) = BindSocket(endPoint, backlog);
+        (FileDescriptorHandle handle, IPEndPoint boundEndPoint) = BindSocket(endPoint, transport.Backlog);
         EpollConnectionListener listener;
         try
         {
-            listener = new EpollConnectionListener(handle, boundEndPoint, sharedReactors, settings, logger);
+            listener = new EpollConnectionListener(handle, boundEndPoint, transport);
         }
         catch
         {

@@ -1,0 +1,139 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
+
+/// <summary>
+/// A connection on a non-blocking <see cref="Socket"/>, owned by one <see cref="SelectReactor"/>. Only the
+/// synchronous, non-throwing <c>Receive/Send(..., out SocketError)</c> overloads are used: any async Socket API
+/// would start .NET's own epoll/kqueue engine beside the reactors.
+/// </summary>
+internal sealed class SelectConnection : ReactorConnection, ISelectHandler
+{
+    // Segments per gathered send: 64 blocks of 4 KiB exceed a typical socket send buffer.
+    public const int MaxSegments = 64;
+
+    private readonly SelectReactor _reactor;
+
+    public SelectConnection(Socket socket, SelectReactor reactor, ConnectionSettings settings)
+        : base(reactor, settings, socket.LocalEndPoint, socket.RemoteEndPoint)
+    {
+        Socket = socket;
+        _reactor = reactor;
+    }
+
+    public Socket Socket { get; }
+
+    SelectInterest ISelectHandler.GetInterest(long nowMilliseconds, ref int timeoutMilliseconds) =>
+        (IsWaitingForReadable ? SelectInterest.Read : SelectInterest.None) |
+        (IsWaitingForWritable ? SelectInterest.Write : SelectInterest.None);
+
+    void ISelectHandler.OnSelectReadable() => OnReadable(peerClosed: false);
+
+    void ISelectHandler.OnSelectWritable() => OnWritable();
+
+    protected override SocketError RegisterWithReactor()
+    {
+        _reactor.Register(this);
+        return SocketError.Success;
+    }
+
+    protected override IoResult Receive(Span<byte> buffer)
+    {
+        int received = Socket.Receive(buffer, SocketFlags.None, out SocketError error);
+        return new IoResult(received, error);
+    }
+
+    protected override IoResult Send(in ReadOnlySequence<byte> buffer)
+    {
+        List<ArraySegment<byte>> segments = _reactor.SendSegments;
+        SequencePosition position = buffer.Start;
+        long total = 0;
+
+        while (true)
+        {
+            segments.Clear();
+            long batchLength = 0;
+            while (segments.Count < MaxSegments && buffer.TryGet(ref position, out ReadOnlyMemory<byte> memory))
+            {
+                if (memory.IsEmpty)
+                {
+                    continue;
+                }
+                if (!MemoryMarshal.TryGetArray(memory, out ArraySegment<byte> array))
+                {
+                    // Memory not backed by an array (a native pool): send what is gathered, then this one alone.
+                    IoResult gathered = SendGathered(segments, batchLength, ref total);
+                    if (!gathered.IsSuccess)
+                    {
+                        return gathered;
+                    }
+                    segments.Clear();
+                    batchLength = 0;
+                    int sent = Socket.Send(memory.Span, SocketFlags.None, out SocketError error);
+                    if (error != SocketError.Success)
+                    {
+                        return new IoResult(total, error);
+                    }
+                    total += sent;
+                    if (sent < memory.Length)
+                    {
+                        return new IoResult(total, SocketError.WouldBlock);
+                    }
+                    continue;
+                }
+                segments.Add(array);
+                batchLength += array.Count;
+            }
+            if (segments.Count == 0)
+            {
+                return IoResult.Done(total);
+            }
+            IoResult result = SendGathered(segments, batchLength, ref total);
+            if (!result.IsSuccess)
+            {
+                return result;
+            }
+        }
+    }
+
+    private IoResult SendGathered(List<ArraySegment<byte>> segments, long batchLength, ref long total)
+    {
+        if (segments.Count == 0)
+        {
+            return IoResult.Done(total);
+        }
+        int sent = Socket.Send(segments, SocketFlags.None, out SocketError error);
+        segments.Clear();
+        if (error != SocketError.Success)
+        {
+            return new IoResult(total, error);
+        }
+        total += sent;
+        // A short send means the socket buffer is full; another call now would only report WouldBlock.
+        return sent < batchLength ? new IoResult(total, SocketError.WouldBlock) : IoResult.Done(total);
+    }
+
+    protected override void CloseSocket(bool reset)
+    {
+        _reactor.Unregister(this);
+        try
+        {
+            if (reset)
+            {
+                Socket.LingerState = new LingerOption(true, 0);
+            }
+            else
+            {
+                Socket.Shutdown(SocketShutdown.Both);
+            }
+        }
+        catch (SocketException)
+        {
+            // Already reset by the peer: there is nothing left to shut down.
+        }
+        Socket.Dispose();
+    }
+}

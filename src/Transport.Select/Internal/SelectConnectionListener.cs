@@ -1,0 +1,240 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
+
+/// <summary>
+/// One listening socket, multiplexed by a reactor's select loop like any connection: when it is readable the
+/// reactor accepts, hands each new socket to the next reactor round-robin, and queues the started connection
+/// for Kestrel's accept loop.
+/// </summary>
+internal sealed class SelectConnectionListener : IConnectionListener, ISelectHandler
+{
+    // Accepts per readiness before the reactor serves its connections again; the rest waits one iteration.
+    private const int MaxAcceptsPerTurn = 16;
+
+    private readonly SharedReactorGroup _sharedReactors;
+    private readonly ReactorGroup _reactors;
+    private readonly SelectReactor _acceptReactor;
+    private readonly ConnectionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly Channel<ReactorConnection> _accepted = Channel.CreateUnbounded<ReactorConnection>(
+        new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _lifetimeLock = new();
+    private AcceptBackoff _backoff;
+    private long _acceptPausedUntil;
+    private bool _unbindStarted;
+    private bool _disposed;
+
+    private SelectConnectionListener(Socket socket, ReactorTransport transport)
+    {
+        Socket = socket;
+        EndPoint = socket.LocalEndPoint!;
+        _sharedReactors = transport.Reactors;
+        _reactors = _sharedReactors.Acquire();
+        _acceptReactor = (SelectReactor)_reactors.Next();
+        _settings = transport.Settings;
+        _logger = transport.Logger;
+        _acceptReactor.Schedule(static s =>
+        {
+            var listener = (SelectConnectionListener)s!;
+            listener._acceptReactor.Register(listener);
+        }, this);
+    }
+
+    public Socket Socket { get; }
+
+    public EndPoint EndPoint { get; }
+
+    /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
+    public static SelectConnectionListener Bind(IPEndPoint endPoint, ReactorTransport transport)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                // [::] serves IPv4 too, as with Kestrel's Sockets transport.
+                socket.DualMode = true;
+            }
+            try
+            {
+                // .NET sets SO_REUSEADDR itself on Unix (never SO_REUSEPORT), exactly as for Kestrel's Sockets
+                // transport, so a restarted server rebinds at once and another process cannot share the port.
+                socket.Bind(endPoint);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new AddressInUseException(
+                    $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.", ex);
+            }
+            // Other SocketExceptions propagate as they are: not IOExceptions, so Kestrel's localhost and any-IP
+            // fallbacks keep working on hosts without IPv6.
+            socket.Listen(transport.Backlog);
+            socket.Blocking = false;
+            return new SelectConnectionListener(socket, transport);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    SelectInterest ISelectHandler.GetInterest(long nowMilliseconds, ref int timeoutMilliseconds)
+    {
+        if (_acceptPausedUntil == 0)
+        {
+            return SelectInterest.Read;
+        }
+        long remaining = _acceptPausedUntil - nowMilliseconds;
+        if (remaining <= 0)
+        {
+            _acceptPausedUntil = 0;
+            return SelectInterest.Read;
+        }
+        // Backing off after running out of fds: wake up when the pause ends, not before.
+        timeoutMilliseconds = timeoutMilliseconds < 0 ? (int)remaining : Math.Min(timeoutMilliseconds, (int)remaining);
+        return SelectInterest.None;
+    }
+
+    void ISelectHandler.OnSelectWritable()
+    {
+    }
+
+    void ISelectHandler.OnSelectReadable()
+    {
+        for (int i = 0; i < MaxAcceptsPerTurn; i++)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = Socket.Accept();
+            }
+            catch (SocketException ex)
+            {
+                if (!HandleAcceptError(ex.SocketErrorCode))
+                {
+                    return;
+                }
+                continue;
+            }
+            _backoff.Reset();
+            Hand(accepted);
+            // Level-triggered: a backlog left over is reported again by the next select.
+            if (!Socket.Poll(0, SelectMode.SelectRead))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <returns>Whether to keep accepting in this turn.</returns>
+    private bool HandleAcceptError(SocketError error)
+    {
+        switch (error)
+        {
+            case SocketError.WouldBlock:
+                return false;
+            case SocketError.Interrupted:
+            case SocketError.ConnectionAborted:
+            case SocketError.ConnectionReset:
+            case SocketError.AccessDenied:
+                // The client gave up while in the backlog, or a firewall rule refused it: skip it.
+                TransportLog.AcceptSkipped(_logger, EndPoint, error.ToString());
+                return true;
+            default:
+                // Out of fds or memory: accepting again at once would spin, and select keeps reporting the
+                // backlog as readable. Stop watching the socket for a while.
+                int delay = _backoff.NextDelayMilliseconds();
+                TransportLog.AcceptBackoff(_logger, EndPoint, error.ToString(), delay);
+                _acceptPausedUntil = Environment.TickCount64 + delay;
+                return false;
+        }
+    }
+
+    private void Hand(Socket accepted)
+    {
+        SelectConnection connection;
+        try
+        {
+            accepted.Blocking = false;
+            if (_settings.NoDelay)
+            {
+                accepted.NoDelay = true;
+            }
+            connection = new SelectConnection(accepted, (SelectReactor)_reactors.Next(), _settings);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // The peer reset before its endpoints could be read.
+            accepted.Dispose();
+            TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
+            return;
+        }
+        connection.Start();
+        if (!_accepted.Writer.TryWrite(connection))
+        {
+            // Unbound meanwhile: nobody will take it.
+            connection.Abort(null!);
+        }
+    }
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        while (await _accepted.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (_accepted.Reader.TryRead(out ReactorConnection? connection))
+            {
+                return connection;
+            }
+        }
+        return null;
+    }
+
+    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_lifetimeLock)
+        {
+            if (!_unbindStarted)
+            {
+                _unbindStarted = true;
+                // Unregister and close on the reactor, the only thread that touches its socket set.
+                _acceptReactor.Schedule(static s => ((SelectConnectionListener)s!).CloseOnReactor(), this);
+            }
+        }
+        await _closed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void CloseOnReactor()
+    {
+        _acceptReactor.Unregister(this);
+        Socket.Dispose();
+        _accepted.Writer.TryComplete();
+        // Accepted but never handed to Kestrel: close them so their sockets do not linger.
+        while (_accepted.Reader.TryRead(out ReactorConnection? connection))
+        {
+            connection.Abort(null!);
+        }
+        _closed.TrySetResult();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await UnbindAsync().ConfigureAwait(false);
+        lock (_lifetimeLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+        }
+        _sharedReactors.Release(_reactors);
+    }
+}

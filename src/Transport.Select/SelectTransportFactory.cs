@@ -1,0 +1,52 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select;
+
+/// <summary>
+/// Binds Kestrel endpoints with the select transport. Registered by
+/// <see cref="WebHostBuilderSelectExtensions.UseSelectTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder)"/>
+/// after Kestrel's Sockets transport, so it serves the IP endpoints and Sockets serves the rest.
+/// </summary>
+public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    internal const string LoggerCategory = "Reactors.AspNetCore.Server.Kestrel.Transport.Select";
+
+    private readonly ReactorTransport _transport;
+
+    /// <summary>Creates the factory; reactor threads start with the first bound endpoint.</summary>
+    /// <param name="options">The transport options.</param>
+    /// <param name="loggerFactory">Creates the transport's logger.</param>
+    /// <param name="memoryPoolFactory">
+    /// Creates one memory pool per reactor; Kestrel registers one. When null, the shared array pool is used.
+    /// </param>
+    public SelectTransportFactory(IOptions<SelectTransportOptions> options, ILoggerFactory loggerFactory,
+        IMemoryPoolFactory<byte>? memoryPoolFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+
+        _transport = new ReactorTransport("select", options.Value, loggerFactory.CreateLogger(LoggerCategory),
+            memoryPoolFactory, SelectReactor.Create);
+    }
+
+    /// <inheritdoc />
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+
+    /// <inheritdoc />
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (endpoint is not IPEndPoint ipEndPoint)
+        {
+            throw new NotSupportedException(
+                $"The select transport binds IP endpoints only, not {endpoint.GetType().Name} '{endpoint}'. Kestrel's Sockets transport serves such endpoints when UseSelectTransport() is added after UseKestrel().");
+        }
+        return new ValueTask<IConnectionListener>(
+            SelectConnectionListener.Bind(ipEndPoint, _transport));
+    }
+}

@@ -1,0 +1,149 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
+using Xunit;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests;
+
+/// <summary>
+/// What only the select transport promises: no FD_SETSIZE ceiling per reactor, no Tmds.LibC anywhere on its
+/// path, its registration, and the default picker that chooses between it and epoll.
+/// </summary>
+public sealed class SelectTransportTests
+{
+    private const string SocketTransportFactoryTypeName = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportFactory";
+
+    [Fact]
+    public async Task OneReactor_MoreThanFdSetSizeConnections_ServesEveryConnectionWhileAllOpen()
+    {
+        // select(2)'s fd_set holds 1,024 descriptors; one reactor must multiplex more than that.
+        const int Count = 1100;
+        var arrived = 0;
+        var allArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServerHost.Create((builder, _) => builder.UseSelectTransport(o => o.ReactorCount = 1),
+            new TestServerOptions(), app => app.MapGet("/held", (RequestDelegate)(async ctx =>
+            {
+                if (Interlocked.Increment(ref arrived) == Count)
+                {
+                    allArrived.TrySetResult();
+                }
+                // Answer only once every connection is in, so all of them sit in the one reactor's select set.
+                await allArrived.Task.WaitAsync(TimeoutExtensions.DefaultTimeout);
+                await ctx.Response.WriteAsync("ok");
+            })));
+        await server.StartAsync();
+
+        var clients = new RawClient?[Count];
+        try
+        {
+            using (var throttle = new SemaphoreSlim(64))
+            {
+                await Task.WhenAll(Enumerable.Range(0, Count).Select(async i =>
+                {
+                    await throttle.WaitAsync();
+                    try
+                    {
+                        clients[i] = await server.ConnectAsync();
+                        await clients[i]!.SendAsync("GET /held HTTP/1.1\r\nHost: localhost\r\n\r\n");
+                    }
+                    finally
+                    {
+                        throttle.Release();
+                    }
+                })).WithTimeout();
+            }
+
+            var responses = await Task.WhenAll(clients.Select(c => c!.ReadResponseAsync())).WithTimeout();
+
+            Assert.All(responses, r => Assert.Equal("ok", r.BodyText));
+            Assert.Equal(Count, Volatile.Read(ref arrived));
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client?.Dispose();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(typeof(SelectTransportFactory))]
+    [InlineData(typeof(ReactorTransportOptions))]
+    public void PortablePath_ReferencedAssemblies_DoNotIncludeTmdsLibC(Type typeOnPath)
+    {
+        // On Windows and macOS Tmds.LibC has no implementation: the select transport and the core it stands on
+        // must not even reference it.
+        var references = typeOnPath.Assembly.GetReferencedAssemblies().Select(a => a.Name).ToList();
+
+        Assert.DoesNotContain("Tmds.LibC", references);
+        Assert.DoesNotContain(typeOnPath.Assembly.GetTypes(), t => t.FullName!.StartsWith("Tmds.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task UseSelectTransport_CalledTwice_RegisteredOnceAfterSocketsAndServes()
+    {
+        await using var server = TestServerHost.Create((builder, _) =>
+        {
+            builder.UseSelectTransport();
+            builder.UseSelectTransport(o => o.Backlog = 64);
+        }, new TestServerOptions(), MapHello);
+
+        var factories = server.App.Services.GetServices<IConnectionListenerFactory>().ToList();
+        int socketsIndex = factories.FindIndex(f => f.GetType().FullName == SocketTransportFactoryTypeName);
+        int selectIndex = factories.FindIndex(f => f is SelectTransportFactory);
+        Assert.Single(factories, f => f is SelectTransportFactory);
+        Assert.True(socketsIndex >= 0 && selectIndex > socketsIndex, "Select must be registered after Sockets: Kestrel tries the last one first.");
+
+        await server.StartAsync();
+        using var client = server.CreateHttpClient();
+        Assert.Equal("hello", await client.GetStringAsync(new Uri("/hello", UriKind.Relative)).WithTimeout());
+    }
+
+    [Fact]
+    public void CanBind_IPEndPointsOnly_SoSocketsServesTheRest()
+    {
+        var factory = new SelectTransportFactory(
+            Microsoft.Extensions.Options.Options.Create(new SelectTransportOptions()),
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+
+        Assert.True(factory.CanBind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0)));
+        Assert.True(factory.CanBind(new System.Net.IPEndPoint(System.Net.IPAddress.IPv6Any, 80)));
+        Assert.False(factory.CanBind(new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/select-test.sock")));
+        Assert.False(factory.CanBind(new FileHandleEndPoint(3, FileHandleType.Tcp)));
+        Assert.False(factory.CanBind(new System.Net.DnsEndPoint("localhost", 80)));
+    }
+
+    [Fact]
+    public async Task UseDefaultReactorTransport_PicksEpollWhereSupportedElseSelect()
+    {
+        await using var server = TestServerHost.Create((builder, _) => builder.UseDefaultReactorTransport(o => o.ReactorCount = 1),
+            new TestServerOptions(), MapHello);
+
+        var factories = server.App.Services.GetServices<IConnectionListenerFactory>().ToList();
+        if (EpollTransportFactory.IsSupported)
+        {
+            Assert.Equal("epoll", WebHostBuilderDefaultReactorExtensions.DefaultReactorTransportName);
+            Assert.Contains(factories, f => f is EpollTransportFactory);
+            Assert.DoesNotContain(factories, f => f is SelectTransportFactory);
+        }
+        else
+        {
+            Assert.Equal("select", WebHostBuilderDefaultReactorExtensions.DefaultReactorTransportName);
+            Assert.Contains(factories, f => f is SelectTransportFactory);
+            Assert.DoesNotContain(factories, f => f is EpollTransportFactory);
+        }
+
+        await server.StartAsync();
+        using var client = server.CreateHttpClient();
+        Assert.Equal("hello", await client.GetStringAsync(new Uri("/hello", UriKind.Relative)).WithTimeout());
+    }
+
+    private static void MapHello(WebApplication app) =>
+        app.MapGet("/hello", (RequestDelegate)(ctx => ctx.Response.WriteAsync("hello")));
+}
