@@ -38,27 +38,11 @@ public sealed class SelectTransportTests
             })));
         await server.StartAsync();
 
-        var clients = new RawClient?[Count];
+        var clients = await server.ConnectManyAsync(Count);
         try
         {
-            using (var throttle = new SemaphoreSlim(64))
-            {
-                await Task.WhenAll(Enumerable.Range(0, Count).Select(async i =>
-                {
-                    await throttle.WaitAsync();
-                    try
-                    {
-                        clients[i] = await server.ConnectAsync();
-                        await clients[i]!.SendAsync("GET /held HTTP/1.1\r\nHost: localhost\r\n\r\n");
-                    }
-                    finally
-                    {
-                        throttle.Release();
-                    }
-                })).WithTimeout();
-            }
-
-            var responses = await Task.WhenAll(clients.Select(c => c!.ReadResponseAsync())).WithTimeout();
+            await Task.WhenAll(clients.Select(c => c.SendAsync("GET /held HTTP/1.1\r\nHost: localhost\r\n\r\n"))).WithTimeout();
+            var responses = await Task.WhenAll(clients.Select(c => c.ReadResponseAsync())).WithTimeout();
 
             Assert.All(responses, r => Assert.Equal("ok", r.BodyText));
             Assert.Equal(Count, Volatile.Read(ref arrived));
@@ -67,7 +51,7 @@ public sealed class SelectTransportTests
         {
             foreach (var client in clients)
             {
-                client?.Dispose();
+                client.Dispose();
             }
         }
     }

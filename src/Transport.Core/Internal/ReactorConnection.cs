@@ -184,7 +184,7 @@ internal abstract class ReactorConnection : ConnectionContext,
     // Backend primitives
     // -------------------------------------------------------------------------------------------------------
 
-    /// <summary>Registers the socket with the reactor's poller. Returns false with an error to fail the connection.</summary>
+    /// <summary>Registers the socket with the reactor's poller; any error but Success fails the connection.</summary>
     protected abstract SocketError RegisterWithReactor();
 
     /// <summary>Receives into <paramref name="buffer"/> without blocking.</summary>

@@ -12,35 +12,27 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// accept4 until the backlog is empty, then waits for the listening fd's readiness (reported by a reactor), and
 /// hands each accepted fd to the next reactor round-robin.
 /// </summary>
-internal sealed class EpollConnectionListener : IConnectionListener, IEpollHandler
+internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpollHandler
 {
     private readonly FileDescriptorHandle _listenHandle;
-    private readonly SharedReactorGroup _sharedReactors;
-    private readonly ReactorGroup _reactors;
     private readonly EpollReactor _acceptReactor;
     private readonly ConnectionSettings _settings;
     private readonly ILogger _logger;
+    // Neither holds an OS handle (no wait handle is ever requested), so both are left to the GC: an
+    // AcceptAsync call after dispose must still see "unbound" rather than throw.
     private readonly SemaphoreSlim _acceptReady = new(0);
     private readonly CancellationTokenSource _unbound = new();
-    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _lifetimeLock = new();
     private AcceptBackoff _backoff;
     private ulong _token;
-    private bool _unbindStarted;
-    private bool _disposed;
 
     private EpollConnectionListener(FileDescriptorHandle listenHandle, EndPoint endPoint, ReactorTransport transport)
+        : base(transport, endPoint)
     {
         _listenHandle = listenHandle;
-        EndPoint = endPoint;
-        _sharedReactors = transport.Reactors;
-        _reactors = _sharedReactors.Acquire();
-        _acceptReactor = (EpollReactor)_reactors.Next();
+        _acceptReactor = (EpollReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
     }
-
-    public EndPoint EndPoint { get; }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
     public static async ValueTask<EpollConnectionListener> BindAsync(IPEndPoint endPoint, ReactorTransport transport)
@@ -145,7 +137,7 @@ internal sealed class EpollConnectionListener : IConnectionListener, IEpollHandl
         }
     }
 
-    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    public override async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
         while (true)
         {
@@ -234,7 +226,7 @@ internal sealed class EpollConnectionListener : IConnectionListener, IEpollHandl
                 _ = SocketApi.SetNoDelay(fd);
             }
             IPEndPoint? localEndPoint = SocketApi.GetLocalEndPoint(fd);
-            var reactor = (EpollReactor)_reactors.Next();
+            var reactor = (EpollReactor)Reactors.Next();
             var connection = new EpollConnection(fd, reactor, _settings, localEndPoint, remoteEndPoint);
             connection.Start();
             return connection;
@@ -247,42 +239,15 @@ internal sealed class EpollConnectionListener : IConnectionListener, IEpollHandl
         }
     }
 
-    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    protected override void OnUnbinding()
     {
-        lock (_lifetimeLock)
-        {
-            if (!_unbindStarted)
-            {
-                _unbindStarted = true;
-                _unbound.Cancel();
-                _acceptReady.Release();
-                // Unregister and close on the reactor: it is the only thread that touches the handler table.
-                _acceptReactor.Schedule(static s => ((EpollConnectionListener)s!).CloseOnReactor(), this);
-            }
-        }
-        await _closed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _unbound.Cancel();
+        _acceptReady.Release();
     }
 
-    private void CloseOnReactor()
+    protected override void CloseOnReactor()
     {
         _acceptReactor.Unregister(_listenHandle.DangerousGetFd(), _token);
         _listenHandle.Dispose();
-        _closed.TrySetResult();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await UnbindAsync().ConfigureAwait(false);
-        lock (_lifetimeLock)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-            _disposed = true;
-        }
-        // The semaphore and token source hold no OS handle (no wait handle was ever requested), so they are left
-        // to the GC: a late AcceptAsync call after dispose must still see "unbound" rather than throw.
-        _sharedReactors.Release(_reactors);
     }
 }

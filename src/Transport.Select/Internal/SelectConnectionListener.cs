@@ -12,32 +12,24 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
 /// reactor accepts, hands each new socket to the next reactor round-robin, and queues the started connection
 /// for Kestrel's accept loop.
 /// </summary>
-internal sealed class SelectConnectionListener : IConnectionListener, ISelectHandler
+internal sealed class SelectConnectionListener : ReactorConnectionListener, ISelectHandler
 {
     // Accepts per readiness before the reactor serves its connections again; the rest waits one iteration.
     private const int MaxAcceptsPerTurn = 16;
 
-    private readonly SharedReactorGroup _sharedReactors;
-    private readonly ReactorGroup _reactors;
     private readonly SelectReactor _acceptReactor;
     private readonly ConnectionSettings _settings;
     private readonly ILogger _logger;
     private readonly Channel<ReactorConnection> _accepted = Channel.CreateUnbounded<ReactorConnection>(
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
-    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _lifetimeLock = new();
     private AcceptBackoff _backoff;
     private long _acceptPausedUntil;
-    private bool _unbindStarted;
-    private bool _disposed;
 
     private SelectConnectionListener(Socket socket, ReactorTransport transport)
+        : base(transport, socket.LocalEndPoint!)
     {
         Socket = socket;
-        EndPoint = socket.LocalEndPoint!;
-        _sharedReactors = transport.Reactors;
-        _reactors = _sharedReactors.Acquire();
-        _acceptReactor = (SelectReactor)_reactors.Next();
+        _acceptReactor = (SelectReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
         _acceptReactor.Schedule(static s =>
@@ -48,8 +40,6 @@ internal sealed class SelectConnectionListener : IConnectionListener, ISelectHan
     }
 
     public Socket Socket { get; }
-
-    public EndPoint EndPoint { get; }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
     public static SelectConnectionListener Bind(IPEndPoint endPoint, ReactorTransport transport)
@@ -168,7 +158,7 @@ internal sealed class SelectConnectionListener : IConnectionListener, ISelectHan
             {
                 accepted.NoDelay = true;
             }
-            connection = new SelectConnection(accepted, (SelectReactor)_reactors.Next(), _settings);
+            connection = new SelectConnection(accepted, (SelectReactor)Reactors.Next(), _settings);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
@@ -185,7 +175,7 @@ internal sealed class SelectConnectionListener : IConnectionListener, ISelectHan
         }
     }
 
-    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    public override async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
         while (await _accepted.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -197,21 +187,8 @@ internal sealed class SelectConnectionListener : IConnectionListener, ISelectHan
         return null;
     }
 
-    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
-    {
-        lock (_lifetimeLock)
-        {
-            if (!_unbindStarted)
-            {
-                _unbindStarted = true;
-                // Unregister and close on the reactor, the only thread that touches its socket set.
-                _acceptReactor.Schedule(static s => ((SelectConnectionListener)s!).CloseOnReactor(), this);
-            }
-        }
-        await _closed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private void CloseOnReactor()
+    // Kestrel's accept loop ends when the channel completes, right after the close.
+    protected override void CloseOnReactor()
     {
         _acceptReactor.Unregister(this);
         Socket.Dispose();
@@ -221,20 +198,5 @@ internal sealed class SelectConnectionListener : IConnectionListener, ISelectHan
         {
             connection.Abort(null!);
         }
-        _closed.TrySetResult();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await UnbindAsync().ConfigureAwait(false);
-        lock (_lifetimeLock)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-            _disposed = true;
-        }
-        _sharedReactors.Release(_reactors);
     }
 }

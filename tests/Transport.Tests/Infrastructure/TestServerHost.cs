@@ -157,6 +157,40 @@ internal sealed class TestServerHost : IAsyncDisposable
 
     public Task<RawClient> ConnectAsync() => RawClient.ConnectAsync(EndPoint);
 
+    /// <summary>
+    /// Opens <paramref name="count"/> connections that all stay open. Connects are throttled only so the listen
+    /// backlog never overflows (a dropped SYN costs a 1 s retransmit). On failure every opened one is closed.
+    /// </summary>
+    public async Task<RawClient[]> ConnectManyAsync(int count)
+    {
+        var clients = new RawClient?[count];
+        try
+        {
+            using var throttle = new SemaphoreSlim(64);
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+            {
+                await throttle.WaitAsync();
+                try
+                {
+                    clients[i] = await ConnectAsync();
+                }
+                finally
+                {
+                    throttle.Release();
+                }
+            })).WithTimeout();
+            return clients!;
+        }
+        catch
+        {
+            foreach (var client in clients)
+            {
+                client?.Dispose();
+            }
+            throw;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
