@@ -26,6 +26,9 @@ internal sealed class TestServerOptions
     /// <summary>When set, listen on this Unix domain socket instead of <see cref="Address"/>.</summary>
     public string? UnixSocketPath { get; set; }
 
+    /// <summary>When set, listen on this inherited socket handle (as systemd passes one) instead of <see cref="Address"/>.</summary>
+    public ulong? ListenHandle { get; set; }
+
     /// <summary>The transport's MaxReadBufferSize; null keeps the transport's default.</summary>
     public long? MaxReadBufferSize { get; set; }
 
@@ -107,6 +110,10 @@ internal sealed class TestServerHost : IAsyncDisposable
             {
                 kestrel.ListenUnixSocket(path, ConfigureListen);
             }
+            else if (options.ListenHandle is { } handle)
+            {
+                kestrel.ListenHandle(handle, ConfigureListen);
+            }
             else
             {
                 kestrel.Listen(options.Address, options.Port, ConfigureListen);
@@ -148,12 +155,33 @@ internal sealed class TestServerHost : IAsyncDisposable
         return App.StopAsync().WithTimeout();
     }
 
-    public HttpClient CreateHttpClient(int maxConnectionsPerServer = int.MaxValue) =>
-        new(new SocketsHttpHandler { MaxConnectionsPerServer = maxConnectionsPerServer })
+    /// <summary>An HttpClient for this server; for a Unix socket server it connects to the socket file.</summary>
+    public HttpClient CreateHttpClient(int maxConnectionsPerServer = int.MaxValue)
+    {
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = maxConnectionsPerServer };
+        if (EndPoint is UnixDomainSocketEndPoint unix)
         {
-            BaseAddress = BaseAddress,
+            handler.ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(unix, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+        return new HttpClient(handler)
+        {
+            BaseAddress = EndPoint is UnixDomainSocketEndPoint ? new Uri("http://localhost") : BaseAddress,
             Timeout = TimeoutExtensions.DefaultTimeout,
         };
+    }
 
     public Task<RawClient> ConnectAsync() => RawClient.ConnectAsync(EndPoint);
 
