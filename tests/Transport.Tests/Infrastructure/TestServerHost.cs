@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -28,6 +29,12 @@ internal sealed class TestServerOptions
 
     /// <summary>When set, listen on this inherited socket handle (as systemd passes one) instead of <see cref="Address"/>.</summary>
     public ulong? ListenHandle { get; set; }
+
+    /// <summary>The HTTP versions the endpoint speaks; HTTP/1.1 only unless a test says otherwise.</summary>
+    public HttpProtocols Protocols { get; set; } = HttpProtocols.Http1;
+
+    /// <summary>When set, the endpoint serves HTTPS with this certificate (HTTP/2 is then negotiated by ALPN).</summary>
+    public X509Certificate2? Certificate { get; set; }
 
     /// <summary>The transport's MaxReadBufferSize; null keeps the transport's default.</summary>
     public long? MaxReadBufferSize { get; set; }
@@ -100,7 +107,11 @@ internal sealed class TestServerHost : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = null;
             void ConfigureListen(ListenOptions listen)
             {
-                listen.Protocols = HttpProtocols.Http1;
+                listen.Protocols = options.Protocols;
+                if (options.Certificate is { } certificate)
+                {
+                    listen.UseHttps(certificate);
+                }
                 if (options.ConnectionMiddleware is { } middleware)
                 {
                     listen.Use(middleware);
@@ -159,6 +170,12 @@ internal sealed class TestServerHost : IAsyncDisposable
     public HttpClient CreateHttpClient(int maxConnectionsPerServer = int.MaxValue)
     {
         var handler = new SocketsHttpHandler { MaxConnectionsPerServer = maxConnectionsPerServer };
+        if (Options.Certificate is { } certificate)
+        {
+            // Trust exactly the server's certificate, nothing else.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                presented is not null && presented.GetCertHashString() == certificate.GetCertHashString();
+        }
         if (EndPoint is UnixDomainSocketEndPoint unix)
         {
             handler.ConnectCallback = async (_, cancellationToken) =>
