@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -90,6 +91,14 @@ internal sealed class TestServerHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(configureApp);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+
+        // The tests project references samples/WebApp, so the sample's appsettings.json (which raises the
+        // transport's log level to Information) sits in the output folder, the content root here. A test host
+        // takes its configuration from code only: the conformance tests wait for Debug events.
+        foreach (var json in builder.Configuration.Sources.OfType<JsonConfigurationSource>().ToList())
+        {
+            builder.Configuration.Sources.Remove(json);
+        }
 
         // Keep environment variables such as ASPNETCORE_URLS/HTTP_PORTS from adding endpoints beside ours.
         builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, string.Empty);
