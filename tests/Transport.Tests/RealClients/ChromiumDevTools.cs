@@ -216,7 +216,10 @@ internal sealed class DevToolsConnection : IAsyncDisposable
         }
         try
         {
-            await _sendLock.WaitAsync().WithTimeout();
+            if (!await _sendLock.WaitAsync(TimeoutExtensions.DefaultTimeout))
+            {
+                throw new TimeoutException($"{method} could not be sent: another send did not finish.");
+            }
             try
             {
                 await _socket.SendAsync(Encoding.UTF8.GetBytes(message.ToJsonString()), WebSocketMessageType.Text, true, CancellationToken.None).WithTimeout();
@@ -274,7 +277,7 @@ internal sealed class DevToolsConnection : IAsyncDisposable
         {
             failure = new ObjectDisposedException(nameof(DevToolsConnection));
         }
-        catch (WebSocketException ex)
+        catch (Exception ex) when (ex is WebSocketException or JsonException)
         {
             failure = new InvalidOperationException("The DevTools connection failed.", ex);
         }

@@ -47,6 +47,8 @@ internal static class ProcessRunner
         using var process = new Process { StartInfo = CreateStartInfo(fileName, arguments) };
         var commandLine = FormatCommandLine(fileName, arguments);
         process.Start();
+        // A client that reads standard input sees its end at once instead of waiting on the test.
+        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var deadline = new CancellationTokenSource(timeout);
@@ -138,6 +140,7 @@ internal sealed partial class BackgroundProcess : IAsyncDisposable
         process.OutputDataReceived += (_, e) => background.OnLine(e.Data, string.Empty);
         process.ErrorDataReceived += (_, e) => background.OnLine(e.Data, "stderr: ");
         process.Start();
+        process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return background;

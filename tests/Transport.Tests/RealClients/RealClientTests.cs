@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -140,7 +141,7 @@ public abstract partial class RealClientTests : IAsyncLifetime
         var echoed = Path.Combine(_directory.FullName, "echoed.bin");
         var payload = new byte[LargeSize];
         new Random(251).NextBytes(payload);
-        await File.WriteAllBytesAsync(upload, payload);
+        await File.WriteAllBytesAsync(upload, payload).WithTimeout();
 
         // Act
         var plaintext = await CurlAsync("--insecure", "--http2", "--write-out", "\n%{http_code} %{http_version}",
@@ -154,7 +155,7 @@ public abstract partial class RealClientTests : IAsyncLifetime
         Assert.Equal("Hello, World!\n200 2", plaintext);
         Assert.Equal($"200 2 {LargeSize} {LargeSize}", status);
         var sent = Convert.ToHexStringLower(SHA256.HashData(payload));
-        var received = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(echoed)));
+        var received = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(echoed).WithTimeout()));
         Assert.Equal(sent, received);
         _output.WriteLine($"{Transport}: curl -k --http2 {sample.HttpsAddress}plaintext -> http_version 2; " +
             $"POST /echo {LargeSize} bytes over h2/TLS -> {status}, sha256 {received} (sent {sent})");
