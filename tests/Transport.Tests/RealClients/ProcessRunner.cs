@@ -175,9 +175,13 @@ internal sealed partial class BackgroundProcess : IAsyncDisposable
             throw new TimeoutException($"No {what} within {timeout.TotalSeconds} s.{Environment.NewLine}{Describe()}");
         }
         // Lines are matched as they are read, before the end of the output is signalled: no line can come later.
-        return found.IsCompleted
-            ? await found
-            : throw new InvalidOperationException($"The process ended its output without {what}.{Environment.NewLine}{Describe()}");
+        if (found.IsCompleted)
+        {
+            return await found;
+        }
+        // The exit status makes the message; a process that closed its output is about to exit.
+        await Task.WhenAny(_process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(5)));
+        throw new InvalidOperationException($"The process ended its output before the {what}.{Environment.NewLine}{Describe()}");
     }
 
     /// <summary>Sends SIGTERM and waits for the exit; a process that ignores it is killed and the call fails.</summary>
