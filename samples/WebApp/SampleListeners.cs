@@ -13,7 +13,7 @@ namespace WebApp;
 /// <remarks>
 /// The HTTP URLs are bound here too, not left to <c>--urls</c>: Kestrel ignores configured URLs (and warns
 /// "Overriding address(es)") as soon as one endpoint is bound in code. Endpoints under <c>Kestrel:Endpoints</c>
-/// are still bound by Kestrel itself, next to these.
+/// are still bound by Kestrel itself, next to these, without the h2c hand-off (so HTTP/1.1 only in cleartext).
 /// </remarks>
 internal sealed class SampleListeners(SampleOptions options, X509Certificate2? generatedCertificate, H2cHandOff h2cHandOff)
 {

@@ -25,23 +25,23 @@ internal sealed class StartupReport(
         var chat = listeners.Chat?.IPEndPoint;
 
         // Kestrel lists every bound endpoint here: the raw TCP ones too (as http://; they get their own lines
-        // below), the in-process h2c one (not reachable from outside) and any from Kestrel:Endpoints.
-        var notHttp = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { h2cHandOff.Address };
+        // below), the in-process h2c one (not reachable from outside, so not reported) and Kestrel:Endpoints.
+        var reportedApart = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { h2cHandOff.Address };
         if (echo is not null)
         {
-            notHttp.Add("http://" + echo);
+            reportedApart.Add("http://" + echo);
         }
 
         if (chat is not null)
         {
-            notHttp.Add("http://" + chat);
+            reportedApart.Add("http://" + chat);
         }
 
         var httpAddresses = new List<Uri>();
         var transport = options.Transport;
         foreach (var address in server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
-            if (notHttp.Contains(address))
+            if (reportedApart.Contains(address))
             {
                 continue;
             }
