@@ -18,6 +18,9 @@ internal static partial class Log
         EventName = "TransportFallback")]
     public static partial void TransportFallback(ILogger logger, string transport, string reason, string address);
 
+    [LoggerMessage(6, LogLevel.Information, "{Transport} transport serves h2c {Address}", EventName = "TransportServesH2c")]
+    public static partial void TransportServesH2c(ILogger logger, string transport, string address);
+
     [LoggerMessage(3, LogLevel.Information, "Echo server listens on {Address}", EventName = "EchoServerListens")]
     public static partial void EchoServerListens(ILogger logger, string address);
 
