@@ -18,9 +18,6 @@ internal static partial class Log
         EventName = "TransportFallback")]
     public static partial void TransportFallback(ILogger logger, string transport, string reason, string address);
 
-    [LoggerMessage(6, LogLevel.Information, "{Transport} transport serves h2c {Address}", EventName = "TransportServesH2c")]
-    public static partial void TransportServesH2c(ILogger logger, string transport, string address);
-
     [LoggerMessage(3, LogLevel.Information, "Echo server listens on {Address}", EventName = "EchoServerListens")]
     public static partial void EchoServerListens(ILogger logger, string address);
 
@@ -30,6 +27,9 @@ internal static partial class Log
     [LoggerMessage(5, LogLevel.Debug, "Generated a self-signed certificate for localhost, thumbprint {Thumbprint}, valid until {NotAfter:u}",
         EventName = "CertificateGenerated")]
     public static partial void CertificateGenerated(ILogger logger, string thumbprint, DateTime notAfter);
+
+    [LoggerMessage(6, LogLevel.Information, "{Transport} transport serves h2c {Address}", EventName = "TransportServesH2c")]
+    public static partial void TransportServesH2c(ILogger logger, string transport, string address);
 
     [LoggerMessage(10, LogLevel.Debug, "Echo connection {ConnectionId} ended by the peer: {Reason}", EventName = "EchoConnectionEnded")]
     public static partial void EchoConnectionEnded(ILogger logger, string connectionId, string reason);
