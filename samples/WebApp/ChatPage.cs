@@ -12,10 +12,7 @@ internal static class ChatPage
     public const string ContentType = "text/html; charset=utf-8";
 
     public static void Map(IEndpointRouteBuilder endpoints) =>
-        endpoints.MapGet("/", static () => TypedResults.Bytes(Utf8, ContentType));
-
-    /// <summary>Encoded once: the page never changes while the app runs.</summary>
-    public static byte[] Utf8 { get; } = Encoding.UTF8.GetBytes(Html);
+        endpoints.MapGet("/", static () => TypedResults.Bytes(s_utf8, ContentType));
 
     private const string Html = """
         <!DOCTYPE html>
@@ -91,4 +88,7 @@ internal static class ChatPage
         </body>
         </html>
         """;
+
+    // Encoded once, after Html (static fields initialise in order): the page never changes while the app runs.
+    private static readonly ReadOnlyMemory<byte> s_utf8 = Encoding.UTF8.GetBytes(Html);
 }

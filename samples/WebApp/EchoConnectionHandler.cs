@@ -68,6 +68,8 @@ internal sealed class EchoConnectionHandler(ILoggerFactory loggerFactory) : Conn
         }
         finally
         {
+            registration.Dispose();
+
             // Completing the output after the last flush is what sends our FIN once the echo is out.
             await input.CompleteAsync();
             await output.CompleteAsync();

@@ -20,6 +20,7 @@ internal sealed class LineChatClient
     private readonly Channel<ReadOnlyMemory<byte>> _outbound = Channel.CreateBounded<ReadOnlyMemory<byte>>(
         new BoundedChannelOptions(QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
+    private int _completed;
     private int _dropped;
 
     public LineChatClient(string id, ConnectionContext connection, ILogger logger)
@@ -38,7 +39,9 @@ internal sealed class LineChatClient
     /// <summary>Queues a message without waiting; a client whose queue is full is disconnected instead.</summary>
     public void Send(ReadOnlyMemory<byte> message)
     {
-        if (_outbound.Writer.TryWrite(message) || _outbound.Reader.Completion.IsCompleted)
+        // A full queue and a completed one look the same to TryWrite; only a full one means "too slow" (a
+        // completed one belongs to a client that is leaving, and may still be sending its last lines).
+        if (_outbound.Writer.TryWrite(message) || Volatile.Read(ref _completed) != 0)
         {
             return;
         }
@@ -46,19 +49,32 @@ internal sealed class LineChatClient
         if (Interlocked.Exchange(ref _dropped, 1) == 0)
         {
             Log.ChatClientTooSlow(_logger, Id, QueueCapacity);
-            _outbound.Writer.TryComplete();
+            CompleteOutbound();
 
             // Off the sender's thread: Abort can complete this client's pipes inline, which runs its clean-up
             // (leaving the room and notifying everybody) in the middle of somebody else's relay.
-            ThreadPool.UnsafeQueueUserWorkItem(
-                static connection => connection.Abort(new ConnectionAbortedException("The chat client did not keep up with the room.")),
-                _connection,
-                preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static client => client.AbortConnection(), this, preferLocal: false);
+        }
+    }
+
+    private void AbortConnection()
+    {
+        try
+        {
+            _connection.Abort(new ConnectionAbortedException("The chat client did not keep up with the room."));
+        }
+        catch (ObjectDisposedException)
+        {
+            // The connection ended on its own in the meantime: nothing left to abort.
         }
     }
 
     /// <summary>No more messages: the writer loop sends what is queued, then completes the output (our FIN).</summary>
-    public void CompleteOutbound() => _outbound.Writer.TryComplete();
+    public void CompleteOutbound()
+    {
+        Volatile.Write(ref _completed, 1);
+        _outbound.Writer.TryComplete();
+    }
 
     /// <summary>Copies queued messages to the connection until <see cref="CompleteOutbound"/>; never throws for a peer's reset.</summary>
     public async Task RunWriterAsync(PipeWriter output)
@@ -91,7 +107,7 @@ internal sealed class LineChatClient
         }
         finally
         {
-            _outbound.Writer.TryComplete();
+            CompleteOutbound();
             await output.CompleteAsync();
         }
     }

@@ -57,6 +57,7 @@ internal sealed class LineChatConnectionHandler(LineChatRoom room, ILoggerFactor
         }
         finally
         {
+            registration.Dispose();
             room.Leave(client);
             Log.ChatClientLeft(_logger, client.Id);
             client.CompleteOutbound();

@@ -28,6 +28,9 @@ internal static partial class Log
         EventName = "CertificateGenerated")]
     public static partial void CertificateGenerated(ILogger logger, string thumbprint, DateTime notAfter);
 
+    [LoggerMessage(6, LogLevel.Information, "{Transport} transport serves h2c {Address}", EventName = "TransportServesH2c")]
+    public static partial void TransportServesH2c(ILogger logger, string transport, string address);
+
     [LoggerMessage(10, LogLevel.Debug, "Echo connection {ConnectionId} ended by the peer: {Reason}", EventName = "EchoConnectionEnded")]
     public static partial void EchoConnectionEnded(ILogger logger, string connectionId, string reason);
 

@@ -1,10 +1,11 @@
 // The reactor transports' sample: a TechEmpower-shaped minimal API plus endpoints that exercise a transport in
-// other ways (bulk data, WebSockets, TLS, a Unix domain socket, raw TCP). Switches and one client for each:
+// other ways (bulk data, WebSockets, h2c, TLS, a Unix domain socket, raw TCP). Switches and one client for each:
 //
 //   dotnet run --project samples/WebApp -c Release                      # epoll on http://127.0.0.1:5000
 //   --transport epoll|select|default|sockets                            # TRANSPORT=sockets works too
-//   --urls http://127.0.0.1:8080      curl --http2-prior-knowledge http://127.0.0.1:8080/plaintext
+//   --urls http://127.0.0.1:8080      curl http://127.0.0.1:8080/plaintext                  (HTTP/1.1)
 //   --unix-socket /tmp/webapp.sock    curl --unix-socket /tmp/webapp.sock http://localhost/plaintext
+//   --h2c-port 5002                   curl --http2-prior-knowledge http://127.0.0.1:5002/plaintext
 //   --https-port 5001                 curl -k --http2 https://127.0.0.1:5001/plaintext      (self-signed)
 //   --echo-port 7000                  nc 127.0.0.1 7000          (type a line: it comes back upper-cased)
 //   --chat-port 7001                  nc 127.0.0.1 7001          (in two terminals: lines go to the others)

@@ -1,11 +1,9 @@
-using Microsoft.AspNetCore.Connections;
-
 namespace WebApp;
 
 /// <summary>
 /// Builds the sample: the TechEmpower endpoints, bulk-data endpoints, a WebSocket chat room with its page, and
-/// optionally a Unix domain socket, an HTTPS port and two raw TCP servers (echo and line chat), all on the
-/// transport chosen with <c>--transport</c>. The command line and in-process tests build it the same way.
+/// optionally a Unix domain socket, an h2c port, an HTTPS port and two raw TCP servers (echo and line chat), all
+/// on the transport chosen with <c>--transport</c>. The command line and in-process tests build it the same way.
 /// </summary>
 public static class SampleApp
 {
@@ -45,13 +43,8 @@ public static class SampleApp
         var certificate = options.ServesHttps && !options.HasConfiguredCertificate
             ? SelfSignedCertificate.CreateForLocalhost(TimeProvider.System)
             : null;
-        var h2cHandOff = new H2cHandOff();
-        var listeners = new SampleListeners(options, certificate, h2cHandOff);
+        var listeners = new SampleListeners(options, certificate);
         builder.WebHost.ConfigureKestrel(listeners.Configure);
-
-        // One more listener factory, next to the transport's: it binds only the in-process h2c endpoint.
-        builder.Services.AddSingleton<IConnectionListenerFactory>(h2cHandOff);
-        builder.Services.AddSingleton(h2cHandOff);
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(listeners);

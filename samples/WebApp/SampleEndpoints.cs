@@ -10,8 +10,13 @@ namespace WebApp;
 /// </summary>
 public sealed class SampleEndpoints
 {
-    /// <summary>The cleartext HTTP addresses bound on TCP (<c>--urls</c> or the default), as bound.</summary>
+    /// <summary>The cleartext HTTP/1.1 addresses bound on TCP (<c>--urls</c> or the default), as bound.</summary>
     public IReadOnlyList<Uri> HttpAddresses { get; private set; } = [];
+
+    /// <summary>
+    /// <c>http://127.0.0.1:PORT</c>, cleartext HTTP/2 only (prior knowledge, h2c), when <c>--h2c-port</c> was given.
+    /// </summary>
+    public Uri? H2cAddress { get; private set; }
 
     /// <summary><c>https://127.0.0.1:PORT</c> when <c>--https-port</c> was given.</summary>
     public Uri? HttpsAddress { get; private set; }
@@ -33,6 +38,7 @@ public sealed class SampleEndpoints
 
     internal void Fill(
         IReadOnlyList<Uri> httpAddresses,
+        Uri? h2cAddress,
         Uri? httpsAddress,
         string? unixSocketPath,
         IPEndPoint? echo,
@@ -40,6 +46,7 @@ public sealed class SampleEndpoints
         X509Certificate2? certificate)
     {
         HttpAddresses = httpAddresses;
+        H2cAddress = h2cAddress;
         HttpsAddress = httpsAddress;
         UnixSocketPath = unixSocketPath;
         Echo = echo;

@@ -15,9 +15,9 @@ namespace WebApp;
 /// "Overriding address(es)") as soon as one endpoint is bound in code. Endpoints under <c>Kestrel:Endpoints</c>
 /// are still bound by Kestrel itself, next to these.
 /// </remarks>
-internal sealed class SampleListeners(SampleOptions options, X509Certificate2? generatedCertificate, H2cHandOff h2cHandOff)
+internal sealed class SampleListeners(SampleOptions options, X509Certificate2? generatedCertificate)
 {
-    private bool _servesCleartextHttp;
+    public ListenOptions? H2c { get; private set; }
 
     public ListenOptions? Https { get; private set; }
 
@@ -30,8 +30,6 @@ internal sealed class SampleListeners(SampleOptions options, X509Certificate2? g
 
     public void Configure(KestrelServerOptions kestrel)
     {
-        _servesCleartextHttp = false;
-
         foreach (var address in options.HttpAddresses)
         {
             Bind(kestrel, address);
@@ -39,7 +37,16 @@ internal sealed class SampleListeners(SampleOptions options, X509Certificate2? g
 
         if (options.UnixSocketPath is { } path)
         {
-            kestrel.ListenUnixSocket(path, UseCleartextHttp);
+            kestrel.ListenUnixSocket(path, UseHttp1);
+        }
+
+        if (options.H2cPort is { } h2cPort)
+        {
+            kestrel.Listen(IPAddress.Loopback, h2cPort, listen =>
+            {
+                H2c = listen;
+                listen.Protocols = HttpProtocols.Http2;
+            });
         }
 
         if (options.HttpsPort is { } httpsPort)
@@ -68,17 +75,12 @@ internal sealed class SampleListeners(SampleOptions options, X509Certificate2? g
                 listen.UseConnectionHandler<LineChatConnectionHandler>();
             });
         }
-
-        if (_servesCleartextHttp)
-        {
-            kestrel.Listen(h2cHandOff.EndPoint, static listen => listen.Protocols = HttpProtocols.Http2);
-        }
     }
 
     /// <summary>Binds one URL the way Kestrel binds the same URL from <c>--urls</c>.</summary>
     private void Bind(KestrelServerOptions kestrel, BindingAddress address)
     {
-        Action<ListenOptions> configure = SampleOptions.IsHttps(address) ? listen => UseHttps(listen) : UseCleartextHttp;
+        Action<ListenOptions> configure = SampleOptions.IsHttps(address) ? listen => UseHttps(listen) : UseHttp1;
         if (address.IsUnixPipe)
         {
             kestrel.ListenUnixSocket(address.UnixPipePath, configure);
@@ -99,15 +101,11 @@ internal sealed class SampleListeners(SampleOptions options, X509Certificate2? g
     }
 
     /// <summary>
-    /// HTTP/1.1 and HTTP/2 with prior knowledge on one cleartext endpoint. Kestrel 10 cannot tell them apart by
-    /// itself (with both protocols allowed it serves HTTP/1.1 only, and warns), hence H2cHandOff.
+    /// Cleartext HTTP/1.1. Saying so explicitly, because allowing HTTP/2 as well would change nothing: without TLS
+    /// Kestrel cannot negotiate the protocol, serves HTTP/1.1 only and warns at start-up. Cleartext HTTP/2 (h2c,
+    /// prior knowledge) has an endpoint of its own, <c>--h2c-port</c>.
     /// </summary>
-    private void UseCleartextHttp(ListenOptions listen)
-    {
-        _servesCleartextHttp = true;
-        listen.Protocols = HttpProtocols.Http1;
-        listen.UseH2cPriorKnowledge(h2cHandOff);
-    }
+    private static void UseHttp1(ListenOptions listen) => listen.Protocols = HttpProtocols.Http1;
 
     private X509Certificate2? UseHttps(ListenOptions listen)
     {

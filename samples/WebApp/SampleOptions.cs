@@ -13,6 +13,7 @@ internal sealed class SampleOptions
 {
     public const string UnixSocketKey = "unix-socket";
     public const string HttpsPortKey = "https-port";
+    public const string H2cPortKey = "h2c-port";
     public const string EchoPortKey = "echo-port";
     public const string ChatPortKey = "chat-port";
 
@@ -22,6 +23,7 @@ internal sealed class SampleOptions
         TransportChoice transport,
         IReadOnlyList<BindingAddress> httpAddresses,
         string? unixSocketPath,
+        int? h2cPort,
         int? httpsPort,
         int? echoPort,
         int? chatPort,
@@ -30,6 +32,7 @@ internal sealed class SampleOptions
         Transport = transport;
         HttpAddresses = httpAddresses;
         UnixSocketPath = unixSocketPath;
+        H2cPort = h2cPort;
         HttpsPort = httpsPort;
         EchoPort = echoPort;
         ChatPort = chatPort;
@@ -46,6 +49,8 @@ internal sealed class SampleOptions
     public IReadOnlyList<BindingAddress> HttpAddresses { get; }
 
     public string? UnixSocketPath { get; }
+
+    public int? H2cPort { get; }
 
     public int? HttpsPort { get; }
 
@@ -91,17 +96,17 @@ internal sealed class SampleOptions
             throw new SampleOptionException(TransportChoice.UnknownValueMessage(transportName!));
         }
 
+        var h2cPort = ReadPort(configuration, H2cPortKey);
         var httpsPort = ReadPort(configuration, HttpsPortKey);
         var echoPort = ReadPort(configuration, EchoPortKey);
         var chatPort = ReadPort(configuration, ChatPortKey);
-        RejectSharedPort(HttpsPortKey, httpsPort, EchoPortKey, echoPort);
-        RejectSharedPort(HttpsPortKey, httpsPort, ChatPortKey, chatPort);
-        RejectSharedPort(EchoPortKey, echoPort, ChatPortKey, chatPort);
+        RejectSharedPorts([(H2cPortKey, h2cPort), (HttpsPortKey, httpsPort), (EchoPortKey, echoPort), (ChatPortKey, chatPort)]);
 
         return new SampleOptions(
             transport,
             ReadHttpAddresses(configuration),
             ReadUnixSocketPath(configuration),
+            h2cPort,
             httpsPort,
             echoPort,
             chatPort,
@@ -125,12 +130,19 @@ internal sealed class SampleOptions
             $"Invalid value '{value}' for --{key}: give a TCP port number from 0 to {IPEndPoint.MaxPort} (0 picks any free port).");
     }
 
-    private static void RejectSharedPort(string key1, int? port1, string key2, int? port2)
+    /// <summary>Two switches on one fixed loopback port would fail later as "address in use", less clearly.</summary>
+    private static void RejectSharedPorts((string Key, int? Port)[] ports)
     {
-        if (port1 is > 0 && port1 == port2)
+        for (var i = 0; i < ports.Length; i++)
         {
-            throw new SampleOptionException(
-                $"--{key1} and --{key2} are both {port1}: give them different ports (or 0 for any free port).");
+            for (var j = i + 1; j < ports.Length; j++)
+            {
+                if (ports[i].Port is > 0 && ports[i].Port == ports[j].Port)
+                {
+                    throw new SampleOptionException(
+                        $"--{ports[i].Key} and --{ports[j].Key} are both {ports[i].Port}: give them different ports (or 0 for any free port).");
+                }
+            }
         }
     }
 

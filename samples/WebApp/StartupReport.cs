@@ -13,7 +13,6 @@ internal sealed class StartupReport(
     IServer server,
     SampleOptions options,
     SampleListeners listeners,
-    H2cHandOff h2cHandOff,
     SampleEndpoints endpoints,
     ILoggerFactory loggerFactory)
 {
@@ -21,41 +20,51 @@ internal sealed class StartupReport(
 
     public void OnStarted()
     {
+        var h2c = listeners.H2c?.IPEndPoint;
+        var h2cAddress = h2c is null ? null : "http://" + h2c;
         var echo = listeners.Echo?.IPEndPoint;
         var chat = listeners.Chat?.IPEndPoint;
 
-        // Kestrel lists every bound endpoint here: the raw TCP ones too (as http://; they get their own lines
-        // below), the in-process h2c one (not reachable from outside) and any from Kestrel:Endpoints.
-        var notHttp = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { h2cHandOff.Address };
+        // Kestrel lists every bound endpoint here, the raw TCP ones too (as http://; they get their own lines
+        // below), and any from Kestrel:Endpoints.
+        var reportedApart = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         if (echo is not null)
         {
-            notHttp.Add("http://" + echo);
+            reportedApart.Add("http://" + echo);
         }
 
         if (chat is not null)
         {
-            notHttp.Add("http://" + chat);
+            reportedApart.Add("http://" + chat);
         }
 
         var httpAddresses = new List<Uri>();
         var transport = options.Transport;
         foreach (var address in server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
-            if (notHttp.Contains(address))
+            if (reportedApart.Contains(address))
             {
                 continue;
             }
 
+            // The h2c endpoint is http:// like the others but speaks HTTP/2 only, so its line says so, and it
+            // is not among the HTTP/1.1 addresses.
+            var isH2c = string.Equals(address, h2cAddress, StringComparison.OrdinalIgnoreCase);
             if (transport.WhyNotServing(address) is { } reason)
             {
-                Log.TransportFallback(_logger, transport.Name, reason, address);
+                Log.TransportFallback(_logger, transport.Name, reason, isH2c ? "h2c " + address : address);
+            }
+            else if (isH2c)
+            {
+                Log.TransportServesH2c(_logger, transport.Name, address);
             }
             else
             {
                 Log.TransportServes(_logger, transport.Name, address);
             }
 
-            if (address.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
+            if (!isH2c
+                && address.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
                 && !TransportChoice.IsUnixSocket(address)
                 && Uri.TryCreate(address, UriKind.Absolute, out var uri))
             {
@@ -76,6 +85,7 @@ internal sealed class StartupReport(
         var https = listeners.Https?.IPEndPoint;
         endpoints.Fill(
             httpAddresses,
+            h2cAddress is null ? null : new Uri(h2cAddress),
             https is null ? null : new Uri("https://" + https),
             options.UnixSocketPath,
             echo is null ? null : new IPEndPoint(echo.Address, echo.Port),

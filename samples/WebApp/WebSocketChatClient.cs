@@ -77,6 +77,7 @@ internal sealed class WebSocketChatClient
     /// <summary>Queues a message without waiting; a client whose queue is full is disconnected instead.</summary>
     public void Send(ReadOnlyMemory<byte> message)
     {
+        // A full queue and a completed one look the same to TryWrite; only a full one means "too slow".
         if (_outbound.Writer.TryWrite(message) || IsClosing || Interlocked.Exchange(ref _dropped, 1) != 0)
         {
             return;
@@ -87,7 +88,19 @@ internal sealed class WebSocketChatClient
 
         // Off the sender's thread: Abort fails this client's pending operations inline, which would run its
         // clean-up (leaving the room, notifying everybody) in the middle of somebody else's fan-out.
-        ThreadPool.UnsafeQueueUserWorkItem(static socket => socket.Abort(), _socket, preferLocal: false);
+        ThreadPool.UnsafeQueueUserWorkItem(static client => client.AbortSocket(), this, preferLocal: false);
+    }
+
+    private void AbortSocket()
+    {
+        try
+        {
+            _socket.Abort();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The client finished on its own in the meantime: nothing left to abort.
+        }
     }
 
     private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
