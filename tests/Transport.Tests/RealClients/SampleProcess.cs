@@ -45,11 +45,8 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     /// <summary>The HTTP/1.1 TCP address (--urls).</summary>
     public Uri HttpAddress => Single(e => e.Address.StartsWith("http://", StringComparison.Ordinal) && !e.IsH2c && !e.IsUnixSocket, "--urls").Uri;
 
-    /// <summary>
-    /// The cleartext HTTP/2 prior-knowledge address: the --h2c-port endpoint, or the --urls one for a sample that
-    /// serves h2c there (it then logs no h2c line).
-    /// </summary>
-    public Uri H2cAddress => Endpoints.Any(e => e.IsH2c) ? Single(e => e.IsH2c, "--h2c-port").Uri : HttpAddress;
+    /// <summary>The cleartext HTTP/2-only address for prior-knowledge clients (--h2c-port).</summary>
+    public Uri H2cAddress => Single(e => e.IsH2c, "--h2c-port").Uri;
 
     /// <summary>The TLS address with ALPN h2 and http/1.1 (--https-port).</summary>
     public Uri HttpsAddress => Single(e => e.Address.StartsWith("https://", StringComparison.Ordinal), "--https-port").Uri;
@@ -61,7 +58,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts the sample on <paramref name="transport"/> with a cleartext, an h2c, an HTTPS and a Unix socket
-    /// endpoint (and the echo server, whose log line ends the start-up report), and returns once it has logged them.
+    /// endpoint, and returns once it has logged all four.
     /// </summary>
     public static async Task<SampleProcess> StartAsync(string transport, string directory)
     {
@@ -79,26 +76,18 @@ internal sealed partial class SampleProcess : IAsyncDisposable
             "--h2c-port", "0",
             "--https-port", "0",
             "--unix-socket", socketPath,
-            "--echo-port", "0",
         ];
         var process = BackgroundProcess.Start(FindDotnet(), arguments, RemovedEnvironment);
         try
         {
+            // One line per endpoint, logged together once the server has started.
             var endpoints = new List<SampleEndpoint>();
-            foreach (var (what, predicate) in RequiredEndpoints)
+            foreach (var (what, predicate) in ExpectedEndpoints)
             {
-                endpoints.Add(ParseServesLine(await process.WaitForLineAsync(l => ServesLine().Match(l) is { Success: true } m && predicate(m),
-                    StartTimeout, $"log line for the {what} endpoint")));
-            }
-
-            // The contract's dedicated h2c endpoint (--h2c-port) logs "serves h2c ..."; a sample that serves h2c
-            // on its --urls ports instead logs no such line. The serves lines come from one loop that ends with
-            // the echo server's line, so that line tells that no h2c line is coming.
-            var h2cOrEcho = await process.WaitForLineAsync(l => IsH2cLine(l) || l.Contains("Echo server listens on tcp://", StringComparison.Ordinal),
-                StartTimeout, "log line for the --h2c-port or the --echo-port endpoint");
-            if (IsH2cLine(h2cOrEcho))
-            {
-                endpoints.Add(ParseServesLine(h2cOrEcho));
+                var line = await process.WaitForLineAsync(l => ServesLine().Match(l) is { Success: true } m && predicate(m),
+                    StartTimeout, $"log line for the {what} endpoint");
+                var match = ServesLine().Match(line);
+                endpoints.Add(new SampleEndpoint(match.Groups["transport"].Value, match.Groups["address"].Value, match.Groups["h2c"].Success));
             }
             return new SampleProcess(process, endpoints) { UnixSocketPath = socketPath };
         }
@@ -106,14 +95,6 @@ internal sealed partial class SampleProcess : IAsyncDisposable
         {
             await process.DisposeAsync();
             throw;
-        }
-
-        static bool IsH2cLine(string line) => ServesLine().Match(line) is { Success: true } m && m.Groups["h2c"].Success;
-
-        static SampleEndpoint ParseServesLine(string line)
-        {
-            var match = ServesLine().Match(line);
-            return new SampleEndpoint(match.Groups["transport"].Value, match.Groups["address"].Value, match.Groups["h2c"].Success);
         }
     }
 
@@ -130,9 +111,10 @@ internal sealed partial class SampleProcess : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 
-    private static readonly (string What, Func<Match, bool> Predicate)[] RequiredEndpoints =
+    private static readonly (string What, Func<Match, bool> Predicate)[] ExpectedEndpoints =
     [
         ("--urls", static m => m.Groups["address"].Value.StartsWith("http://127.0.0.1:", StringComparison.Ordinal) && !m.Groups["h2c"].Success),
+        ("--h2c-port", static m => m.Groups["h2c"].Success),
         ("--https-port", static m => m.Groups["address"].Value.StartsWith("https://", StringComparison.Ordinal)),
         ("--unix-socket", static m => m.Groups["address"].Value.StartsWith("http://unix:", StringComparison.Ordinal)),
     ];
