@@ -64,7 +64,13 @@ internal sealed class ChromiumBrowser : IAsyncDisposable
         return new ChromiumPage(_connection, attached.GetProperty("sessionId").GetString()!, url);
     }
 
-    public string Describe() => _process.Describe();
+    /// <summary>The browser's command line and output, without its D-Bus complaints (a container has no bus).</summary>
+    public string Describe()
+    {
+        var lines = _process.Describe().Split('\n');
+        var kept = lines.Where(l => !l.Contains(":ERROR:dbus/", StringComparison.Ordinal)).ToList();
+        return string.Join('\n', kept) + (kept.Count < lines.Length ? $"({lines.Length - kept.Count} D-Bus error lines left out)" : string.Empty);
+    }
 
     public async ValueTask DisposeAsync()
     {

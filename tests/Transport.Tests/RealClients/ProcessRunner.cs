@@ -112,8 +112,6 @@ internal sealed partial class BackgroundProcess : IAsyncDisposable
 
     public string CommandLine { get; }
 
-    public int Id => _process.Id;
-
     public bool HasExited => _process.HasExited;
 
     /// <summary>Both streams interleaved as they arrived; stderr lines are prefixed with "stderr: ".</summary>

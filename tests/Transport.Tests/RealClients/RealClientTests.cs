@@ -38,6 +38,7 @@ public abstract partial class RealClientTests : IAsyncLifetime
     private readonly ITestOutputHelper _output;
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("real-clients-");
     private readonly List<IAsyncDisposable> _resources = [];
+    private readonly List<Func<string>> _processOutputs = [];
 
     protected RealClientTests(ITestOutputHelper output) => _output = output;
 
@@ -48,6 +49,11 @@ public abstract partial class RealClientTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        // What every process wrote, in the test's output: xunit shows it with a failure.
+        foreach (var describe in _processOutputs)
+        {
+            _output.WriteLine(describe());
+        }
         var failures = new List<Exception>();
         for (var i = _resources.Count - 1; i >= 0; i--)
         {
@@ -81,6 +87,7 @@ public abstract partial class RealClientTests : IAsyncLifetime
         var sample = await StartSampleAsync();
         var nginx = await NginxProxy.StartAsync(sample.UnixSocketPath, Path.Combine(_directory.FullName, "nginx"));
         _resources.Add(nginx);
+        _processOutputs.Add(nginx.Describe);
         var download = Path.Combine(_directory.FullName, "via-nginx.bin");
 
         // Act
@@ -189,6 +196,7 @@ public abstract partial class RealClientTests : IAsyncLifetime
         var sample = await StartSampleAsync();
         var browser = await ChromiumBrowser.StartAsync(Path.Combine(_directory.FullName, "chromium"));
         _resources.Add(browser);
+        _processOutputs.Add(browser.Describe);
         var alice = await browser.OpenPageAsync(new Uri(sample.HttpAddress, "/?name=alice"));
         await alice.WaitUntilAsync(StatusIs("connected"), PageState, PageTimeout);
         var bob = await browser.OpenPageAsync(new Uri(sample.HttpAddress, "/?name=bob"));
@@ -241,6 +249,7 @@ public abstract partial class RealClientTests : IAsyncLifetime
     {
         var sample = await SampleProcess.StartAsync(Transport, _directory.FullName);
         _resources.Add(sample);
+        _processOutputs.Add(sample.Describe);
         foreach (var endpoint in sample.Endpoints)
         {
             Assert.True(endpoint.Transport == Transport,
