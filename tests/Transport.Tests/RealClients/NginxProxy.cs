@@ -91,7 +91,8 @@ internal sealed partial class NginxProxy : IAsyncDisposable
     public Task<int> StopAsync() => _process.StopAsync(StopTimeout);
 
     public string Describe() =>
-        $"{_process.Describe()}{Environment.NewLine}--- error.log ---{Environment.NewLine}{ReadIfExists(ErrorLogPath)}";
+        $"{_process.Describe()}{Environment.NewLine}--- nginx.conf ---{Environment.NewLine}{ReadIfExists(Path.Combine(_directory, "nginx.conf"))}" +
+        $"{Environment.NewLine}--- error.log ---{Environment.NewLine}{ReadIfExists(ErrorLogPath)}";
 
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 
