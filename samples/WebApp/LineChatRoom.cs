@@ -37,15 +37,11 @@ internal sealed class LineChatRoom
         LineChatClient[] remaining;
         lock (_gate)
         {
-            var index = Array.IndexOf(_clients, client);
-            if (index < 0)
+            if (ImmutableArrays.Without(_clients, client) is not { } without)
             {
                 return;
             }
-
-            remaining = new LineChatClient[_clients.Length - 1];
-            Array.Copy(_clients, 0, remaining, 0, index);
-            Array.Copy(_clients, index + 1, remaining, index, remaining.Length - index);
+            remaining = without;
             _clients = remaining;
         }
 
