@@ -34,15 +34,18 @@ internal sealed class EchoConnectionHandler(ILoggerFactory loggerFactory) : Conn
                     break;
                 }
 
+                // Decided before AdvanceTo: the pipe recycles the buffer's segments at once, so asking the old
+                // sequence anything afterwards (even IsEmpty) reads segments another write may already reuse.
                 var buffer = result.Buffer;
-                if (!buffer.IsEmpty)
+                var received = !buffer.IsEmpty;
+                if (received)
                 {
                     CopyUpperCased(buffer, output);
                 }
 
                 input.AdvanceTo(buffer.End);
 
-                if (!buffer.IsEmpty)
+                if (received)
                 {
                     // Waits while the peer is not reading, which in turn stops reading from it: back-pressure end to end.
                     var flush = await output.FlushAsync();
