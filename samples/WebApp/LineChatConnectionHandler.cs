@@ -31,12 +31,13 @@ internal sealed class LineChatConnectionHandler(LineChatRoom room, ILoggerFactor
     {
         var input = connection.Transport.Input;
         var client = new LineChatClient(room.NextClientId(), connection, _logger);
-        var writer = client.RunWriterAsync(connection.Transport.Output);
 
-        // Queued before joining so that it is the first line the client reads, ahead of anybody's messages.
+        // The greeting is queued before joining, so it is the first line the client reads; the writer starts only
+        // after joining, so a client that has read its greeting is in the room and hears every line sent since.
         client.Send(Encoding.UTF8.GetBytes($"* you are {client.Id}\n"));
         room.Join(client);
         Log.ChatClientJoined(_logger, client.Id, connection.ConnectionId);
+        var writer = client.RunWriterAsync(connection.Transport.Output);
 
         // Kestrel asks each connection to close when the host stops; a chat connection mostly waits for its peer.
         var closeRequested = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;

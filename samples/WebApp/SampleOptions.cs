@@ -116,7 +116,7 @@ internal sealed class SampleOptions
     private static int? ReadPort(IConfiguration configuration, string key)
     {
         var value = configuration[key];
-        if (string.IsNullOrWhiteSpace(value))
+        if (value is null)
         {
             return null;
         }
@@ -251,9 +251,14 @@ internal sealed class SampleOptions
     private static string? ReadUnixSocketPath(IConfiguration configuration)
     {
         var value = configuration[UnixSocketKey];
-        if (string.IsNullOrWhiteSpace(value))
+        if (value is null)
         {
             return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw new SampleOptionException($"--{UnixSocketKey} was given an empty path: give the socket file's path, e.g. /run/webapp/webapp.sock.");
         }
 
         if (!Socket.OSSupportsUnixDomainSockets)

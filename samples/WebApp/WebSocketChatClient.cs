@@ -22,22 +22,21 @@ internal sealed class WebSocketChatClient
     // How long the peer gets to answer our close frame (or to take its last messages) before the socket is aborted.
     private static readonly TimeSpan s_closeTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly WebSocket _socket;
     private readonly WebSocketChatRoom _room;
     private readonly ILogger _logger;
     private readonly Channel<ReadOnlyMemory<byte>> _outbound = Channel.CreateBounded<ReadOnlyMemory<byte>>(
         new BoundedChannelOptions(QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
+    private WebSocket? _socket;
     private CancellationTokenSource? _lifetime;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string? _closeDescription;
     private int _closeRequested;
     private int _dropped;
 
-    public WebSocketChatClient(string name, WebSocket socket, WebSocketChatRoom room, ILogger logger)
+    public WebSocketChatClient(string name, WebSocketChatRoom room, ILogger logger)
     {
         Name = name;
-        _socket = socket;
         _room = room;
         _logger = logger;
     }
@@ -46,19 +45,27 @@ internal sealed class WebSocketChatClient
 
     private bool IsClosing => Volatile.Read(ref _closeRequested) != 0;
 
-    public async Task RunAsync(CancellationToken requestAborted, CancellationToken stopping)
+    /// <summary>Serves the client on <paramref name="socket"/> once its handshake is done; it has joined the room before.</summary>
+    public async Task RunAsync(WebSocket socket, CancellationToken requestAborted, CancellationToken stopping)
     {
+        // A full fence between publishing the socket and reading _dropped: a client dropped for a full queue
+        // before its socket existed is aborted here, otherwise by the drop itself.
+        Interlocked.Exchange(ref _socket, socket);
+        if (Volatile.Read(ref _dropped) != 0)
+        {
+            socket.Abort();
+        }
+
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         _lifetime = lifetime;
-        var sender = SendLoopAsync(lifetime.Token);
-        _room.Join(this);
+        var sender = SendLoopAsync(socket, lifetime.Token);
 
         // Close the clients ourselves when the host stops, with "going away", rather than let Kestrel drop them.
         using (stopping.UnsafeRegister(static state => ((WebSocketChatClient)state!).RequestClose(WebSocketCloseStatus.EndpointUnavailable, "server stopping"), this))
         {
             try
             {
-                await ReceiveLoopAsync(lifetime.Token);
+                await ReceiveLoopAsync(socket, lifetime.Token);
             }
             catch (Exception e) when (IsConnectionEnd(e))
             {
@@ -95,7 +102,7 @@ internal sealed class WebSocketChatClient
     {
         try
         {
-            _socket.Abort();
+            Volatile.Read(ref _socket)?.Abort();
         }
         catch (ObjectDisposedException)
         {
@@ -103,7 +110,7 @@ internal sealed class WebSocketChatClient
         }
     }
 
-    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    private async Task ReceiveLoopAsync(WebSocket socket, CancellationToken cancellationToken)
     {
         // A whole message is assembled before it is relayed, so at most MaxMessageBytes (+1 to detect overflow).
         var buffer = ArrayPool<byte>.Shared.Rent(MaxMessageBytes + 1);
@@ -114,7 +121,7 @@ internal sealed class WebSocketChatClient
             while (true)
             {
                 var target = IsClosing ? buffer.AsMemory(0, capacity) : buffer.AsMemory(length, capacity - length);
-                var result = await _socket.ReceiveAsync(target, cancellationToken);
+                var result = await socket.ReceiveAsync(target, cancellationToken);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     return;
@@ -154,7 +161,7 @@ internal sealed class WebSocketChatClient
         }
     }
 
-    private async Task SendLoopAsync(CancellationToken cancellationToken)
+    private async Task SendLoopAsync(WebSocket socket, CancellationToken cancellationToken)
     {
         try
         {
@@ -163,14 +170,14 @@ internal sealed class WebSocketChatClient
             {
                 while (reader.TryRead(out var message))
                 {
-                    await _socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                    await socket.SendAsync(message, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
                 }
             }
 
             // The queue is complete: we are closing (the peer closed, the host stops, or a message was too big).
-            if (Volatile.Read(ref _dropped) == 0 && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            if (Volatile.Read(ref _dropped) == 0 && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                await _socket.CloseOutputAsync(_closeStatus, _closeDescription, cancellationToken);
+                await socket.CloseOutputAsync(_closeStatus, _closeDescription, cancellationToken);
             }
         }
         catch (Exception e) when (IsConnectionEnd(e))

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.WebSockets;
 using System.Text;
 
 namespace WebApp;
@@ -28,10 +29,26 @@ internal sealed class WebSocketChatRoom(IHostApplicationLifetime lifetime, ILogg
             return;
         }
 
-        var name = ChooseName(context.Request.Query["name"]);
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var client = new WebSocketChatClient(name, socket, this, _logger);
-        await client.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
+        var client = new WebSocketChatClient(ChooseName(context.Request.Query["name"]), this, _logger);
+
+        // Joined before the handshake's answer goes out: a client that sees its connection open is in the room
+        // and hears everything said after that. Until the socket exists, its messages wait in its queue.
+        Join(client);
+        WebSocket socket;
+        try
+        {
+            socket = await context.WebSockets.AcceptWebSocketAsync();
+        }
+        catch
+        {
+            Leave(client);
+            throw;
+        }
+
+        using (socket)
+        {
+            await client.RunAsync(socket, context.RequestAborted, lifetime.ApplicationStopping);
+        }
     }
 
     public void Join(WebSocketChatClient client)
