@@ -30,7 +30,7 @@ public abstract class ReactorTransportOptions
         }
     }
 
-    /// <summary>Whether Nagle's algorithm is disabled (TCP_NODELAY) on accepted TCP connections.</summary>
+    /// <summary>Whether Nagle's algorithm is disabled (TCP_NODELAY) on accepted TCP connections (Unix domain sockets have no such option).</summary>
     /// <remarks>Defaults to <see langword="true"/>.</remarks>
     public bool NoDelay { get; set; } = true;
 

@@ -19,14 +19,14 @@ public static class WebHostBuilderDefaultReactorExtensions
     /// <summary>The transport <see cref="UseDefaultReactorTransport(IWebHostBuilder)"/> picks here: "epoll" or "select".</summary>
     public static string DefaultReactorTransportName => EpollTransportFactory.IsSupported ? "epoll" : "select";
 
-    /// <summary>Serves Kestrel's IP endpoints with the best reactor transport of this platform.</summary>
+    /// <summary>Serves Kestrel's IP, Unix domain socket and inherited-handle endpoints with the best reactor transport of this platform.</summary>
     /// <param name="hostBuilder">The web host builder.</param>
     /// <returns>The web host builder.</returns>
     public static IWebHostBuilder UseDefaultReactorTransport(this IWebHostBuilder hostBuilder) =>
         hostBuilder.UseDefaultReactorTransport(static _ => { });
 
     /// <summary>
-    /// Serves Kestrel's IP endpoints with the best reactor transport of this platform, configured by
+    /// Serves Kestrel's IP, Unix domain socket and inherited-handle endpoints with the best reactor transport of this platform, configured by
     /// <paramref name="configureOptions"/> (the options both transports share).
     /// </summary>
     /// <param name="hostBuilder">The web host builder.</param>

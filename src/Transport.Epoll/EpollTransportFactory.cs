@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -11,8 +12,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
 /// <summary>
 /// Binds Kestrel endpoints with the epoll transport. Registered by
 /// <see cref="WebHostBuilderEpollExtensions.UseEpollTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder)"/>
-/// after Kestrel's Sockets transport, so it serves every endpoint it can bind (IP endpoints) and Sockets serves
-/// the rest.
+/// after Kestrel's Sockets transport, so it serves every endpoint it can bind (IP, Unix domain sockets and
+/// inherited file handles) and any other transport serves the rest.
 /// </summary>
 public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -48,7 +49,8 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
     public static bool IsSupported => EpollAvailability.IsSupported;
 
     /// <inheritdoc />
-    public bool CanBind(EndPoint endpoint) => IsSupported && endpoint is IPEndPoint;
+    public bool CanBind(EndPoint endpoint) =>
+        IsSupported && endpoint is (IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint);
 
     /// <inheritdoc />
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
@@ -59,11 +61,11 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
             throw new PlatformNotSupportedException(
                 $"The epoll transport cannot bind {endpoint}: epoll is not available on {RuntimeInformation.OSDescription}. Remove UseEpollTransport() or run on Linux.");
         }
-        if (endpoint is not IPEndPoint ipEndPoint)
+        if (endpoint is not (IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint))
         {
             throw new NotSupportedException(
-                $"The epoll transport binds IP endpoints only, not {endpoint.GetType().Name} '{endpoint}'. Kestrel's Sockets transport serves such endpoints when UseEpollTransport() is added after UseKestrel().");
+                $"The epoll transport binds IP, Unix domain socket and file handle endpoints, not {endpoint.GetType().Name} '{endpoint}'. Kestrel picks another registered transport for such endpoints.");
         }
-        return await EpollConnectionListener.BindAsync(ipEndPoint, _transport).ConfigureAwait(false);
+        return await EpollConnectionListener.BindAsync(endpoint, _transport).ConfigureAwait(false);
     }
 }

@@ -9,7 +9,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
 public static class WebHostBuilderEpollExtensions
 {
     /// <summary>
-    /// Serves Kestrel's IP endpoints with the epoll transport. Call it after Kestrel is configured, e.g.
+    /// Serves Kestrel's IP, Unix domain socket and inherited-handle endpoints with the epoll transport. Call it after Kestrel is configured, e.g.
     /// <c>builder.WebHost.UseEpollTransport()</c> after <c>WebApplication.CreateBuilder</c>. Kestrel's Sockets
     /// transport keeps serving the endpoints epoll does not bind, and all of them where epoll is not supported
     /// (see <see cref="EpollTransportFactory.IsSupported"/>), where one warning is logged.
@@ -28,7 +28,7 @@ public static class WebHostBuilderEpollExtensions
         });
     }
 
-    /// <summary>Serves Kestrel's IP endpoints with the epoll transport, configured by <paramref name="configureOptions"/>.</summary>
+    /// <summary>Serves Kestrel's IP, Unix domain socket and inherited-handle endpoints with the epoll transport, configured by <paramref name="configureOptions"/>.</summary>
     /// <param name="hostBuilder">The web host builder.</param>
     /// <param name="configureOptions">Configures the transport options; invalid values fail at start-up.</param>
     /// <returns>The web host builder.</returns>

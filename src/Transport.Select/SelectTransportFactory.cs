@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -10,7 +11,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 /// <summary>
 /// Binds Kestrel endpoints with the select transport. Registered by
 /// <see cref="WebHostBuilderSelectExtensions.UseSelectTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder)"/>
-/// after Kestrel's Sockets transport, so it serves the IP endpoints and Sockets serves the rest.
+/// after Kestrel's Sockets transport, so it serves every endpoint it can bind (IP, Unix domain sockets and
+/// inherited file handles) and any other transport serves the rest.
 /// </summary>
 public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -35,18 +37,17 @@ public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnec
     }
 
     /// <inheritdoc />
-    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint;
 
     /// <inheritdoc />
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        if (endpoint is not IPEndPoint ipEndPoint)
+        if (!CanBind(endpoint))
         {
             throw new NotSupportedException(
-                $"The select transport binds IP endpoints only, not {endpoint.GetType().Name} '{endpoint}'. Kestrel's Sockets transport serves such endpoints when UseSelectTransport() is added after UseKestrel().");
+                $"The select transport binds IP, Unix domain socket and file handle endpoints, not {endpoint.GetType().Name} '{endpoint}'. Kestrel picks another registered transport for such endpoints.");
         }
-        return new ValueTask<IConnectionListener>(
-            SelectConnectionListener.Bind(ipEndPoint, _transport));
+        return new ValueTask<IConnectionListener>(SelectConnectionListener.Bind(endpoint, _transport));
     }
 }

@@ -9,7 +9,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 public static class WebHostBuilderSelectExtensions
 {
     /// <summary>
-    /// Serves Kestrel's IP endpoints with the select transport, on any operating system. Call it after Kestrel
+    /// Serves Kestrel's IP, Unix domain socket and inherited-handle endpoints with the select transport, on any operating system. Call it after Kestrel
     /// is configured, e.g. <c>builder.WebHost.UseSelectTransport()</c> after <c>WebApplication.CreateBuilder</c>;
     /// Kestrel's Sockets transport keeps serving the endpoints select does not bind.
     /// </summary>
@@ -27,7 +27,7 @@ public static class WebHostBuilderSelectExtensions
         });
     }
 
-    /// <summary>Serves Kestrel's IP endpoints with the select transport, configured by <paramref name="configureOptions"/>.</summary>
+    /// <summary>Serves Kestrel's IP, Unix domain socket and inherited-handle endpoints with the select transport, configured by <paramref name="configureOptions"/>.</summary>
     /// <param name="hostBuilder">The web host builder.</param>
     /// <param name="configureOptions">Configures the transport options; invalid values fail at start-up.</param>
     /// <returns>The web host builder.</returns>

@@ -19,6 +19,8 @@ public abstract partial class ConformanceTests
     // Event ids of Kestrel's Sockets transport, which reactor transports log too.
     private const int ReadFinEventId = 6;
     private const int ConnectionResetEventId = 19;
+    private const int WriteFinEventId = 7;
+    private const int WriteRstEventId = 8;
 
     [Fact]
     public async Task ClientFin_MidRequestBody_BodyReadEndsAndRequestAbortedFires()
@@ -76,8 +78,10 @@ public abstract partial class ConformanceTests
         // The server must close its half of the connection too, not leave it open forever.
         await client.ReadUntilEndAsync(PromptTimeout);
 
+        // The same event id and name as Kestrel's Sockets transport, and never above Debug: clients do this all day.
         var fin = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == ReadFinEventId).WithTimeout();
         Assert.Equal(LogLevel.Debug, fin.Level);
+        Assert.Equal("ConnectionReadFin", fin.EventId.Name);
         await AssertServerHealthyAsync(server);
     }
 
@@ -133,6 +137,7 @@ public abstract partial class ConformanceTests
 
         var reset = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == ConnectionResetEventId).WithTimeout();
         Assert.Equal(LogLevel.Debug, reset.Level);
+        Assert.Equal("ConnectionReset", reset.EventId.Name);
         await AssertServerHealthyAsync(server);
     }
 
@@ -162,7 +167,26 @@ public abstract partial class ConformanceTests
         {
             releaseHandler.TrySetResult();
         }
+        // An abort with a reason resets the connection, logged like Kestrel's Sockets transport does.
+        var rst = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == WriteRstEventId).WithTimeout();
+        Assert.Equal(LogLevel.Debug, rst.Level);
+        Assert.Equal("ConnectionWriteRst", rst.EventId.Name);
         await AssertServerHealthyAsync(server);
+    }
+
+    [Fact]
+    public async Task ConnectionClose_ResponseSent_ServerSendsFinAndLogsWriteFinAtDebug()
+    {
+        var server = await StartServerAsync(MapHealth);
+
+        using var client = await server.ConnectAsync();
+        await client.SendAsync("GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        var (end, _) = await client.ReadUntilEndAsync(PromptTimeout);
+
+        Assert.Equal(ConnectionEnd.Fin, end);
+        var writeFin = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == WriteFinEventId).WithTimeout();
+        Assert.Equal(LogLevel.Debug, writeFin.Level);
+        Assert.Equal("ConnectionWriteFin", writeFin.EventId.Name);
     }
 
     public enum ConnectionAbortKind

@@ -105,6 +105,7 @@ public abstract partial class ConformanceTests
         Assert.True(peakWhileStalled < MemoryBound, $"The server held {peakWhileStalled} pooled bytes while the application read nothing; bound {MemoryBound}.");
         var pause = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == ConnectionPauseEventId).WithTimeout();
         Assert.Equal(LogLevel.Debug, pause.Level);
+        Assert.Equal("ConnectionPause", pause.EventId.Name);
 
         startReading.SetResult();
         await client.SendRepeatingAsync(chunk, sent, Total - sent);
@@ -115,6 +116,7 @@ public abstract partial class ConformanceTests
         Assert.True(memory.PeakOutstandingBytes < MemoryBound, $"The server held {memory.PeakOutstandingBytes} pooled bytes while draining {Total}; bound {MemoryBound}.");
         var resume = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == ConnectionResumeEventId).WithTimeout();
         Assert.Equal(LogLevel.Debug, resume.Level);
+        Assert.Equal("ConnectionResume", resume.EventId.Name);
 
         // Once the server has stopped and its connections are gone, every block must be back in the pool.
         client.Dispose();

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -16,6 +18,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests;
 /// </summary>
 public sealed class SelectTransportTests
 {
+    private static readonly TransportConfigurator UseSelect = (builder, _) => builder.UseSelectTransport();
+
     private const string SocketTransportFactoryTypeName = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportFactory";
 
     [Fact]
@@ -90,17 +94,18 @@ public sealed class SelectTransportTests
     }
 
     [Fact]
-    public void CanBind_IPEndPointsOnly_SoSocketsServesTheRest()
+    public void CanBind_IPUnixSocketAndFileHandle_TrueOtherEndPointsFalse()
     {
         var factory = new SelectTransportFactory(
             Microsoft.Extensions.Options.Options.Create(new SelectTransportOptions()),
             Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
 
-        Assert.True(factory.CanBind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0)));
-        Assert.True(factory.CanBind(new System.Net.IPEndPoint(System.Net.IPAddress.IPv6Any, 80)));
-        Assert.False(factory.CanBind(new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/select-test.sock")));
-        Assert.False(factory.CanBind(new FileHandleEndPoint(3, FileHandleType.Tcp)));
-        Assert.False(factory.CanBind(new System.Net.DnsEndPoint("localhost", 80)));
+        Assert.True(factory.CanBind(new IPEndPoint(IPAddress.Loopback, 0)));
+        Assert.True(factory.CanBind(new IPEndPoint(IPAddress.IPv6Any, 80)));
+        Assert.True(factory.CanBind(new UnixDomainSocketEndPoint("/tmp/select-test.sock")));
+        Assert.True(factory.CanBind(new FileHandleEndPoint(3, FileHandleType.Tcp)));
+        Assert.False(factory.CanBind(new NamedPipeEndPoint("select-test")));
+        Assert.False(factory.CanBind(new DnsEndPoint("localhost", 80)));
     }
 
     [Fact]

@@ -14,6 +14,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// </summary>
 internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpollHandler
 {
+    private readonly EpollListenSocket _listenSocket;
     private readonly FileDescriptorHandle _listenHandle;
     private readonly EpollReactor _acceptReactor;
     private readonly ConnectionSettings _settings;
@@ -25,89 +26,33 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     private AcceptBackoff _backoff;
     private ulong _token;
 
-    private EpollConnectionListener(FileDescriptorHandle listenHandle, EndPoint endPoint, ReactorTransport transport)
-        : base(transport, endPoint)
+    private EpollConnectionListener(EpollListenSocket listenSocket, ReactorTransport transport)
+        : base(transport, listenSocket.EndPoint)
     {
-        _listenHandle = listenHandle;
+        _listenSocket = listenSocket;
+        _listenHandle = listenSocket.Handle;
         _acceptReactor = (EpollReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
     }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
-    public static async ValueTask<EpollConnectionListener> BindAsync(IPEndPoint endPoint, ReactorTransport transport)
+    public static async ValueTask<EpollConnectionListener> BindAsync(EndPoint endPoint, ReactorTransport transport)
     {
-        (FileDescriptorHandle handle, IPEndPoint boundEndPoint) = BindSocket(endPoint, transport.Backlog);
+        EpollListenSocket listenSocket = EpollListenSocket.Create(endPoint, transport.Backlog);
         EpollConnectionListener listener;
         try
         {
-            listener = new EpollConnectionListener(handle, boundEndPoint, transport);
+            listener = new EpollConnectionListener(listenSocket, transport);
         }
         catch
         {
-            handle.Dispose();
+            listenSocket.Close();
             throw;
         }
         await listener.RegisterAsync().ConfigureAwait(false);
         return listener;
     }
-
-    private static (FileDescriptorHandle, IPEndPoint) BindSocket(IPEndPoint endPoint, int backlog)
-    {
-        SocketError error = SocketApi.CreateTcpSocket(endPoint.AddressFamily, out int fd);
-        if (error != SocketError.Success)
-        {
-            // Not an IOException: Kestrel's localhost and any-IP binding fall back on other exception types
-            // (an IPv6-less host reports EAFNOSUPPORT here).
-            throw new SocketException((int)error, $"Creating a socket for {endPoint} failed: {Describe(error)}.");
-        }
-        var handle = new FileDescriptorHandle(fd);
-        try
-        {
-            // Rebinding right after a restart must not wait for TIME_WAIT connections to expire.
-            ThrowIfFailed(SocketApi.SetReuseAddress(fd), endPoint, "setting SO_REUSEADDR");
-            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                // [::] serves IPv4 too (dual mode), as with Kestrel's Sockets transport.
-                ThrowIfFailed(SocketApi.SetIPv6Only(fd, !endPoint.Address.Equals(IPAddress.IPv6Any)), endPoint, "setting IPV6_V6ONLY");
-            }
-
-            error = SocketApi.Bind(fd, endPoint);
-            if (error == SocketError.AddressAlreadyInUse)
-            {
-                throw new AddressInUseException(
-                    $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.",
-                    new SocketException((int)error));
-            }
-            ThrowIfFailed(error, endPoint, "binding");
-            ThrowIfFailed(SocketApi.Listen(fd, backlog), endPoint, "listening");
-
-            IPEndPoint bound = SocketApi.GetLocalEndPoint(fd)
-                ?? throw new SocketException((int)SocketError.SocketError, $"Reading the bound address of {endPoint} failed.");
-            return (handle, bound);
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
-    }
-
-    private static void ThrowIfFailed(SocketError error, IPEndPoint endPoint, string step)
-    {
-        if (error != SocketError.Success)
-        {
-            throw new SocketException((int)error, $"{char.ToUpperInvariant(step[0])}{step[1..]} for {endPoint} failed: {Describe(error)}.");
-        }
-    }
-
-    private static string Describe(SocketError error) => error switch
-    {
-        SocketError.AccessDenied => "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
-        SocketError.AddressNotAvailable => "the address is not available on this machine",
-        SocketError.AddressFamilyNotSupported => "this address family is not supported here (is IPv6 disabled?)",
-        _ => new SocketException((int)error).Message,
-    };
 
     private Task RegisterAsync()
     {
@@ -146,7 +91,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
                 return null;
             }
 
-            SocketError error = TryAccept(out int fd, out IPEndPoint? remoteEndPoint);
+            SocketError error = TryAccept(out int fd, out EndPoint? remoteEndPoint);
             if (error == SocketError.Success)
             {
                 _backoff.Reset();
@@ -194,7 +139,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         }
     }
 
-    private SocketError TryAccept(out int fd, out IPEndPoint? remoteEndPoint)
+    private SocketError TryAccept(out int fd, out EndPoint? remoteEndPoint)
     {
         bool added = false;
         try
@@ -217,15 +162,15 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         }
     }
 
-    private EpollConnection? CreateConnection(int fd, IPEndPoint? remoteEndPoint)
+    private EpollConnection? CreateConnection(int fd, EndPoint? remoteEndPoint)
     {
         try
         {
-            if (_settings.NoDelay)
+            if (_settings.NoDelay && _listenSocket.IsIP)
             {
                 _ = SocketApi.SetNoDelay(fd);
             }
-            IPEndPoint? localEndPoint = SocketApi.GetLocalEndPoint(fd);
+            EndPoint? localEndPoint = SocketApi.GetLocalEndPoint(fd);
             var reactor = (EpollReactor)Reactors.Next();
             var connection = new EpollConnection(fd, reactor, _settings, localEndPoint, remoteEndPoint);
             connection.Start();
@@ -248,6 +193,6 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     protected override void CloseOnReactor()
     {
         _acceptReactor.Unregister(_listenHandle.DangerousGetFd(), _token);
-        _listenHandle.Dispose();
+        _listenSocket.Close();
     }
 }

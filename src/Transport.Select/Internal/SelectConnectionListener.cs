@@ -42,37 +42,79 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     public Socket Socket { get; }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
-    public static SelectConnectionListener Bind(IPEndPoint endPoint, ReactorTransport transport)
+    public static SelectConnectionListener Bind(EndPoint endPoint, ReactorTransport transport)
     {
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket = endPoint switch
+        {
+            FileHandleEndPoint inherited => Adopt(inherited),
+            _ => new Socket(endPoint.AddressFamily, SocketType.Stream,
+                endPoint.AddressFamily == AddressFamily.Unix ? ProtocolType.Unspecified : ProtocolType.Tcp),
+        };
         try
         {
-            if (endPoint.Address.Equals(IPAddress.IPv6Any))
+            if (endPoint is not FileHandleEndPoint)
             {
-                // [::] serves IPv4 too, as with Kestrel's Sockets transport.
-                socket.DualMode = true;
+                BindNew(socket, endPoint);
             }
-            try
-            {
-                // .NET sets SO_REUSEADDR itself on Unix (never SO_REUSEPORT), exactly as for Kestrel's Sockets
-                // transport, so a restarted server rebinds at once and another process cannot share the port.
-                socket.Bind(endPoint);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
-            {
-                throw new AddressInUseException(
-                    $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.", ex);
-            }
-            // Other SocketExceptions propagate as they are: not IOExceptions, so Kestrel's localhost and any-IP
-            // fallbacks keep working on hosts without IPv6.
+            // Listening again on a listening inherited socket only updates its backlog.
             socket.Listen(transport.Backlog);
             socket.Blocking = false;
             return new SelectConnectionListener(socket, transport);
         }
         catch
         {
+            // For an inherited fd this only releases the Socket object: it does not own the fd.
             socket.Dispose();
             throw;
+        }
+    }
+
+    private static void BindNew(Socket socket, EndPoint endPoint)
+    {
+        if (endPoint is IPEndPoint ip && ip.Address.Equals(IPAddress.IPv6Any))
+        {
+            // [::] serves IPv4 too, as with Kestrel's Sockets transport.
+            socket.DualMode = true;
+        }
+        try
+        {
+            // .NET sets SO_REUSEADDR itself on Unix (never SO_REUSEPORT), exactly as for Kestrel's Sockets
+            // transport, so a restarted server rebinds at once and another process cannot share the port. A Unix
+            // socket file that exists is never removed (it may belong to a running server); .NET deletes the
+            // file it created when the socket is disposed.
+            socket.Bind(endPoint);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new AddressInUseException(endPoint.AddressFamily == AddressFamily.Unix
+                ? $"Failed to bind to {endPoint}: the file already exists. If no server uses it any more, delete it, or choose another path."
+                : $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.", ex);
+        }
+        // Other SocketExceptions propagate as they are: not IOExceptions, so Kestrel's localhost and any-IP
+        // fallbacks keep working on hosts without IPv6.
+    }
+
+    /// <summary>
+    /// Wraps a socket the process inherited (systemd, <c>ListenHandle</c>) without owning it: disposing the
+    /// listener never closes the handle, which belongs to whoever passed it.
+    /// </summary>
+    private static Socket Adopt(FileHandleEndPoint endPoint)
+    {
+        var handle = new SafeSocketHandle(checked((nint)endPoint.FileHandle), ownsHandle: false);
+        try
+        {
+            var socket = new Socket(handle);
+            if (socket.SocketType != SocketType.Stream)
+            {
+                socket.Dispose();
+                throw new NotSupportedException($"File handle {endPoint.FileHandle} is not a stream socket. Kestrel serves TCP and Unix stream sockets only.");
+            }
+            return socket;
+        }
+        catch (SocketException ex)
+        {
+            throw new SocketException((int)ex.SocketErrorCode,
+                $"File handle {endPoint.FileHandle} cannot be used as a listening socket: {ex.Message}. Pass the handle of a bound stream socket (ListenHandle, or a systemd socket unit with ListenStream=).");
         }
     }
 
@@ -154,7 +196,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         try
         {
             accepted.Blocking = false;
-            if (_settings.NoDelay)
+            if (_settings.NoDelay && accepted.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
             {
                 accepted.NoDelay = true;
             }

@@ -7,6 +7,10 @@ internal static class TestData
 {
     public const int MiB = 1024 * 1024;
 
+    /// <summary>A fresh Unix socket path; short, because sockaddr_un holds at most 107 bytes of path.</summary>
+    public static string NewUnixSocketPath() =>
+        Path.Combine(Path.GetTempPath(), $"rx-{Guid.NewGuid().ToString("N")[..12]}.sock");
+
     /// <summary>
     /// The byte at absolute <paramref name="position"/> of an endless pattern that does not repeat with any
     /// power-of-two period below 16 MiB, so a lost, duplicated or reordered block changes the hash.

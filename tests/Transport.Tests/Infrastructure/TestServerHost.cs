@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -25,6 +26,15 @@ internal sealed class TestServerOptions
 
     /// <summary>When set, listen on this Unix domain socket instead of <see cref="Address"/>.</summary>
     public string? UnixSocketPath { get; set; }
+
+    /// <summary>When set, listen on this inherited socket handle (as systemd passes one) instead of <see cref="Address"/>.</summary>
+    public ulong? ListenHandle { get; set; }
+
+    /// <summary>The HTTP versions the endpoint speaks; HTTP/1.1 only unless a test says otherwise.</summary>
+    public HttpProtocols Protocols { get; set; } = HttpProtocols.Http1;
+
+    /// <summary>When set, the endpoint serves HTTPS with this certificate (HTTP/2 is then negotiated by ALPN).</summary>
+    public X509Certificate2? Certificate { get; set; }
 
     /// <summary>The transport's MaxReadBufferSize; null keeps the transport's default.</summary>
     public long? MaxReadBufferSize { get; set; }
@@ -97,7 +107,11 @@ internal sealed class TestServerHost : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = null;
             void ConfigureListen(ListenOptions listen)
             {
-                listen.Protocols = HttpProtocols.Http1;
+                listen.Protocols = options.Protocols;
+                if (options.Certificate is { } certificate)
+                {
+                    listen.UseHttps(certificate);
+                }
                 if (options.ConnectionMiddleware is { } middleware)
                 {
                     listen.Use(middleware);
@@ -106,6 +120,10 @@ internal sealed class TestServerHost : IAsyncDisposable
             if (options.UnixSocketPath is { } path)
             {
                 kestrel.ListenUnixSocket(path, ConfigureListen);
+            }
+            else if (options.ListenHandle is { } handle)
+            {
+                kestrel.ListenHandle(handle, ConfigureListen);
             }
             else
             {
@@ -148,12 +166,39 @@ internal sealed class TestServerHost : IAsyncDisposable
         return App.StopAsync().WithTimeout();
     }
 
-    public HttpClient CreateHttpClient(int maxConnectionsPerServer = int.MaxValue) =>
-        new(new SocketsHttpHandler { MaxConnectionsPerServer = maxConnectionsPerServer })
+    /// <summary>An HttpClient for this server; for a Unix socket server it connects to the socket file.</summary>
+    public HttpClient CreateHttpClient(int maxConnectionsPerServer = int.MaxValue)
+    {
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = maxConnectionsPerServer };
+        if (Options.Certificate is { } certificate)
         {
-            BaseAddress = BaseAddress,
+            // Trust exactly the server's certificate, nothing else.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                presented is not null && presented.GetCertHashString() == certificate.GetCertHashString();
+        }
+        if (EndPoint is UnixDomainSocketEndPoint unix)
+        {
+            handler.ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(unix, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+        return new HttpClient(handler)
+        {
+            BaseAddress = EndPoint is UnixDomainSocketEndPoint ? new Uri("http://localhost") : BaseAddress,
             Timeout = TimeoutExtensions.DefaultTimeout,
         };
+    }
 
     public Task<RawClient> ConnectAsync() => RawClient.ConnectAsync(EndPoint);
 

@@ -59,9 +59,39 @@ public class LinuxInteropTests
         Span<byte> buffer = stackalloc byte[SocketAddressCodec.MaxSize];
 
         int length = SocketAddressCodec.Write(endPoint, buffer);
-        IPEndPoint? read = SocketAddressCodec.Read(buffer[..length]);
+        EndPoint? read = SocketAddressCodec.Read(buffer[..length]);
 
         Assert.Equal(endPoint, read);
+    }
+
+    [Fact]
+    public void SocketAddressCodec_UnixPath_RoundTripsAndIsAFile()
+    {
+        var endPoint = new UnixDomainSocketEndPoint("/tmp/reactors-test.sock");
+        Span<byte> buffer = stackalloc byte[SocketAddressCodec.MaxSize];
+
+        int length = SocketAddressCodec.Write(endPoint, buffer);
+        EndPoint? read = SocketAddressCodec.Read(buffer[..length]);
+
+        Assert.Equal("/tmp/reactors-test.sock", Assert.IsType<UnixDomainSocketEndPoint>(read).ToString());
+        Assert.True(SocketAddressCodec.IsFileSystemPath(endPoint));
+    }
+
+    [Fact]
+    public void SocketAddressCodec_UnnamedUnixPeer_ReadsAsEmptyPath()
+    {
+        // accept4 reports a client that never bound as a bare sa_family_t: AF_UNIX (1), no path.
+        byte[] unnamed = [1, 0];
+
+        EndPoint? read = SocketAddressCodec.Read(unnamed);
+
+        Assert.Equal(string.Empty, Assert.IsType<UnixDomainSocketEndPoint>(read).ToString());
+    }
+
+    [Fact]
+    public void SocketAddressCodec_AbstractUnixName_IsNotAFile()
+    {
+        Assert.False(SocketAddressCodec.IsFileSystemPath(new UnixDomainSocketEndPoint("\0reactors-abstract")));
     }
 
     [Fact]

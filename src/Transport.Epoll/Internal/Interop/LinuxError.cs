@@ -10,6 +10,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
 internal static class LinuxError
 {
     public const int EPERM = 1;
+    public const int ENOENT = 2;
     public const int EINTR = 4;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
@@ -50,7 +51,8 @@ internal static class LinuxError
         // EPROTO from accept is a connection that died in the backlog: as good as aborted.
         EPROTO => SocketError.ConnectionAborted,
         EADDRINUSE => SocketError.AddressAlreadyInUse,
-        EADDRNOTAVAIL => SocketError.AddressNotAvailable,
+        // ENOENT: a Unix socket path whose folder does not exist.
+        EADDRNOTAVAIL or ENOENT => SocketError.AddressNotAvailable,
         EAFNOSUPPORT => SocketError.AddressFamilyNotSupported,
         EPROTONOSUPPORT => SocketError.ProtocolNotSupported,
         EOPNOTSUPP => SocketError.OperationNotSupported,

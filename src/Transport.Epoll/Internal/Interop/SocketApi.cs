@@ -10,11 +10,53 @@ internal static unsafe class SocketApi
 {
     private static readonly int s_noSignal = MSG_NOSIGNAL;
 
-    public static SocketError CreateTcpSocket(AddressFamily family, out int fd)
+    /// <summary>A non-blocking, close-on-exec stream socket: TCP for IP families, a Unix domain socket otherwise.</summary>
+    public static SocketError CreateStreamSocket(AddressFamily family, out int fd)
     {
-        int domain = family == AddressFamily.InterNetworkV6 ? AF_INET6 : AF_INET;
-        fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+        int domain = family switch
+        {
+            AddressFamily.InterNetwork => AF_INET,
+            AddressFamily.InterNetworkV6 => AF_INET6,
+            AddressFamily.Unix => AF_UNIX,
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, "Only IPv4, IPv6 and Unix stream sockets are supported."),
+        };
+        fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         return fd < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
+    }
+
+    /// <summary>The family of a socket someone else created (an inherited fd); fails with NotSocket for a non-socket.</summary>
+    public static SocketError GetStreamSocketFamily(int fd, out AddressFamily family)
+    {
+        family = AddressFamily.Unknown;
+        SocketError error = GetInt(fd, SOL_SOCKET, SO_TYPE, out int type);
+        if (error != SocketError.Success)
+        {
+            return error;
+        }
+        if (type != SOCK_STREAM)
+        {
+            return SocketError.SocketNotSupported;
+        }
+        error = GetInt(fd, SOL_SOCKET, SO_DOMAIN, out int domain);
+        if (error != SocketError.Success)
+        {
+            return error;
+        }
+        family = domain == AF_INET ? AddressFamily.InterNetwork
+            : domain == AF_INET6 ? AddressFamily.InterNetworkV6
+            : domain == AF_UNIX ? AddressFamily.Unix
+            : AddressFamily.Unknown;
+        return family == AddressFamily.Unknown ? SocketError.AddressFamilyNotSupported : SocketError.Success;
+    }
+
+    public static SocketError SetNonBlocking(int fd)
+    {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+        {
+            return LinuxError.LastAsSocketError();
+        }
+        return SocketError.Success;
     }
 
     public static SocketError SetReuseAddress(int fd) => SetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -37,7 +79,20 @@ internal static unsafe class SocketApi
     private static SocketError SetInt(int fd, int level, int name, int value) =>
         setsockopt(fd, level, name, &value, (socklen_t)sizeof(int)) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
 
-    public static SocketError Bind(int fd, IPEndPoint endPoint)
+    private static SocketError GetInt(int fd, int level, int name, out int value)
+    {
+        int result = 0;
+        socklen_t length = sizeof(int);
+        if (getsockopt(fd, level, name, &result, &length) < 0)
+        {
+            value = 0;
+            return LinuxError.LastAsSocketError();
+        }
+        value = result;
+        return SocketError.Success;
+    }
+
+    public static SocketError Bind(int fd, EndPoint endPoint)
     {
         byte* address = stackalloc byte[SocketAddressCodec.MaxSize];
         int length = SocketAddressCodec.Write(endPoint, new Span<byte>(address, SocketAddressCodec.MaxSize));
@@ -47,7 +102,7 @@ internal static unsafe class SocketApi
     public static SocketError Listen(int fd, int backlog) =>
         listen(fd, backlog) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
 
-    public static IPEndPoint? GetLocalEndPoint(int fd)
+    public static EndPoint? GetLocalEndPoint(int fd)
     {
         byte* address = stackalloc byte[SocketAddressCodec.MaxSize];
         socklen_t length = SocketAddressCodec.MaxSize;
@@ -59,7 +114,7 @@ internal static unsafe class SocketApi
     }
 
     /// <summary>accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; the peer's address comes back with the fd.</summary>
-    public static SocketError Accept(int listenFd, out int fd, out IPEndPoint? remoteEndPoint)
+    public static SocketError Accept(int listenFd, out int fd, out EndPoint? remoteEndPoint)
     {
         byte* address = stackalloc byte[SocketAddressCodec.MaxSize];
         socklen_t length = SocketAddressCodec.MaxSize;
