@@ -118,8 +118,8 @@ public abstract partial class SampleTests
     {
         // Arrange: proves the pinning callback decides, so the tests above do not pass by accepting anything.
         var server = await StartAsync("--https-port", "0");
-        using var other = CreateOtherCertificate();
-        var validation = new PinnedCertificateValidation(other);
+        // Same subject and names as the sample's, but another key: only the thumbprint tells them apart.
+        var validation = new PinnedCertificateValidation(TestCertificate.Localhost);
         using var client = CreateHttpsClient(server.Endpoints.HttpsAddress!, validation, HttpVersion.Version20);
 
         // Act
@@ -149,13 +149,6 @@ public abstract partial class SampleTests
         Assert.Contains(IPAddress.Loopback, addresses);
         Assert.Contains(IPAddress.IPv6Loopback, addresses);
         Assert.True(certificate.NotBefore <= DateTime.Now && DateTime.Now <= certificate.NotAfter, "The certificate is not valid now.");
-    }
-
-    private static X509Certificate2 CreateOtherCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(5));
     }
 
     /// <summary>Accepts exactly one certificate, compared by SHA-256 thumbprint, and records what it saw.</summary>

@@ -32,6 +32,27 @@ public abstract partial class SampleTests
     }
 
     [Fact]
+    public void Create_UnixSocketPathExists_ThrowsSampleOptionExceptionNamingTheOption()
+    {
+        // Arrange: the contract wants a path that does not exist yet, rather than a stale file silently replaced.
+        var path = NewUnixSocketPath();
+        File.WriteAllBytes(path, []);
+        try
+        {
+            // Act
+            var error = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, ["--unix-socket", path]));
+
+            // Assert
+            Assert.Contains("unix-socket", error.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.True(File.Exists(path), "The existing file was removed.");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task Start_EveryEndpointOnPortZero_BindsRealPortsAndLogsOneLineEach()
     {
         // Act

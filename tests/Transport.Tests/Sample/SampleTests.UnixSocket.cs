@@ -19,8 +19,7 @@ public abstract partial class SampleTests
     public async Task UnixSocket_PlaintextAndOneMiB_ServedByTheTransportAndFileRemovedAfterStop()
     {
         // Arrange
-        var path = Path.Combine(Path.GetTempPath(), $"webapp-{Guid.NewGuid().ToString("N")[..12]}.sock");
-        Assert.True(Encoding.UTF8.GetByteCount(path) <= MaxUnixSocketPathBytes, $"The socket path is too long: {path}");
+        var path = NewUnixSocketPath();
         var server = await StartAsync("--unix-socket", path);
         Assert.Equal(path, server.Endpoints.UnixSocketPath);
         Assert.True(File.Exists(path), $"No socket file at {path} while the app runs.");
@@ -52,5 +51,13 @@ public abstract partial class SampleTests
 
         await server.DisposeAsync();
         Assert.False(File.Exists(path), $"The socket file {path} is still there after the app stopped.");
+    }
+
+    /// <summary>A fresh path in the temporary folder, short enough for sun_path, where nothing exists yet.</summary>
+    private static string NewUnixSocketPath()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"webapp-{Guid.NewGuid().ToString("N")[..12]}.sock");
+        Assert.True(Encoding.UTF8.GetByteCount(path) <= MaxUnixSocketPathBytes, $"The socket path is too long: {path}");
+        return path;
     }
 }
