@@ -105,9 +105,11 @@ public abstract partial class SampleTests
         var body = TestData.RandomBytes(16 * TestData.MiB, seed: 2);
         var server = await StartAsync();
         using var client = CreateH2cClient(server);
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/echo", UriKind.Relative)) { Content = new ByteArrayContent(body) };
+        using var request = EchoRequest(client, new DuplexContent(body, body.Length, stall: false));
 
-        // Act: over HTTP/2 HttpClient is full duplex, so the echo is read while the body is still being sent.
+        // Act: over HTTP/2 HttpClient is full duplex (with content of its own type: it sends ByteArrayContent
+        // whole before it returns the response, which a streaming echo of 16 MiB would deadlock on), so the
+        // echo is read while the body is still being sent.
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WithTimeout();
 
         // Assert
@@ -127,7 +129,7 @@ public abstract partial class SampleTests
         var server = await StartAsync();
         using var client = CreateH2cClient(server);
         var first = TestData.RandomBytes(64 * 1024, seed: 3);
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/echo", UriKind.Relative)) { Content = new StalledContent(first, BytesLimit) };
+        using var request = EchoRequest(client, new DuplexContent(first, BytesLimit, stall: true));
         using var cancel = new CancellationTokenSource();
 
         // Act
@@ -155,6 +157,15 @@ public abstract partial class SampleTests
         client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
         return client;
     }
+
+    /// <summary>A POST /echo in the client's default version (a request made by hand does not get it otherwise).</summary>
+    private static HttpRequestMessage EchoRequest(HttpClient client, HttpContent content) =>
+        new(HttpMethod.Post, new Uri("/echo", UriKind.Relative))
+        {
+            Content = content,
+            Version = client.DefaultRequestVersion,
+            VersionPolicy = client.DefaultVersionPolicy,
+        };
 
     /// <summary>Reads the body while it streams and compares it with the /bytes pattern as it goes: nothing is buffered.</summary>
     private static async Task AssertBytesPatternAsync(HttpResponseMessage response, long count)
@@ -199,17 +210,27 @@ public abstract partial class SampleTests
         return (length, Convert.ToHexString(hash.GetHashAndReset()));
     }
 
-    /// <summary>A request body that declares <c>declaredLength</c>, sends its first bytes and then waits to be cancelled.</summary>
-    private sealed class StalledContent(byte[] first, long declaredLength) : HttpContent
+    /// <summary>
+    /// A request body that HttpClient sends duplex over HTTP/2 (unlike its own content types): it declares
+    /// <c>declaredLength</c>, sends <c>bytes</c> and then, when <c>stall</c>, waits to be cancelled.
+    /// </summary>
+    private sealed class DuplexContent(byte[] bytes, long declaredLength, bool stall) : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
             SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {
-            await stream.WriteAsync(first, cancellationToken);
+            // Odd-sized writes, so frames and transport buffers do not line up with them.
+            for (var offset = 0; offset < bytes.Length; offset += 65_537)
+            {
+                await stream.WriteAsync(bytes.AsMemory(offset, Math.Min(65_537, bytes.Length - offset)), cancellationToken);
+            }
             await stream.FlushAsync(cancellationToken);
-            await Task.Delay(TimeoutExtensions.DefaultTimeout, cancellationToken);
+            if (stall)
+            {
+                await Task.Delay(TimeoutExtensions.DefaultTimeout, cancellationToken);
+            }
         }
 
         protected override bool TryComputeLength(out long length)

@@ -125,6 +125,41 @@ public abstract partial class SampleTests
         await AssertNoOwnLinesAsync(members);
     }
 
+    [Fact]
+    public async Task ChatRoom_LineSentRightAfterAClientIsGreeted_ReachesThatClient()
+    {
+        var server = await StartAsync("--chat-port", "0");
+        var speaker = Track(await TcpChatPeer.ConnectAsync(server.Endpoints.Chat!));
+
+        await AssertNewcomersHearAtOnceAsync(speaker, async _ => Track(await TcpChatPeer.ConnectAsync(server.Endpoints.Chat!)));
+    }
+
+    /// <summary>
+    /// A client that is in the room (greeted, or its WebSocket handshake done) must get every line sent after
+    /// that. Repeated, because a room that registers a client only some time after telling it so loses the lines
+    /// sent in between only when the timing is right.
+    /// </summary>
+    private static async Task AssertNewcomersHearAtOnceAsync(ChatPeer speaker, Func<int, Task<ChatPeer>> connectNewcomer)
+    {
+        const int Rounds = 40;
+        for (var round = 0; round < Rounds; round++)
+        {
+            var newcomer = await connectNewcomer(round);
+            var probe = $"probe {round}";
+            await speaker.SendAsync(probe);
+
+            // The newcomer speaks, so it is in the room for sure; the fence after that must find the probe before it.
+            var here = $"here {round}";
+            await newcomer.SendAsync(here);
+            Assert.Equal($"{newcomer.Name}: {here}", await speaker.ReceiveMessageAsync());
+            var fence = $"fence {round}";
+            await speaker.SendAsync(fence);
+            var before = await newcomer.ReceiveMessagesUntilAsync($"{speaker.Name}: {fence}");
+            Assert.True(before.SequenceEqual([$"{speaker.Name}: {probe}"]),
+                $"Round {round}: {newcomer.Name} was told it was in the room, yet of '{speaker.Name}: {probe}', sent after that, it received [{string.Join(" | ", before)}].");
+        }
+    }
+
     /// <summary>Connects one after the other, each greeted before the next connects, so ids follow this order.</summary>
     private async Task<TcpChatPeer[]> ConnectTcpChatPeersAsync(SampleServer server, int count)
     {
