@@ -55,7 +55,16 @@ public abstract partial class SampleTests
         // transfer is provably unfinished, and the server holds (or is blocked on) the rest.
         var quarterReceived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var smallExchangeDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var send = big.SendAsync(payload);
+        var progress = new long[2]; // bytes sent, bytes echoed back: a stall says where it stalled
+        var send = Task.Run(async () =>
+        {
+            for (var offset = 0; offset < Length; offset += 16 * 1024)
+            {
+                var size = Math.Min(16 * 1024, Length - offset);
+                await big.SendAsync(payload.AsMemory(offset, size));
+                Interlocked.Add(ref progress[0], size);
+            }
+        });
         var receive = Task.Run(async () =>
         {
             var buffer = new byte[64 * 1024];
@@ -72,6 +81,7 @@ public abstract partial class SampleTests
                     throw new InvalidDataException($"The echo differs from the expected bytes within [{received}, {received + read}).");
                 }
                 received += read;
+                Interlocked.Exchange(ref progress[1], received);
                 if (received >= ReceivedBeforeSmallExchange && !quarterReceived.Task.IsCompleted)
                 {
                     quarterReceived.SetResult();
@@ -79,18 +89,31 @@ public abstract partial class SampleTests
                 }
             }
         });
+        async Task Step(string what, Task task, TimeSpan? timeout = null)
+        {
+            try
+            {
+                await task.WithTimeout(timeout);
+            }
+            catch (Exception ex)
+            {
+                throw new InvalidOperationException(
+                    $"{what} failed with {Interlocked.Read(ref progress[0])} of {Length} bytes sent and {Interlocked.Read(ref progress[1])} echoed back.", ex);
+            }
+        }
 
-        await Task.WhenAny(quarterReceived.Task, receive).WithTimeout();
+        await Step("Waiting for a quarter of the echo", Task.WhenAny(quarterReceived.Task, receive));
         Assert.False(receive.IsCompleted, "The big transfer ended before a quarter of it had come back: " + receive.Exception);
 
         var smallMessage = "small exchange: ping, ça va?"u8.ToArray();
-        await small.SendAsync(smallMessage).WithTimeout(SmallExchangeTimeout);
-        var smallEcho = await small.ReceiveExactlyAsync(smallMessage.Length).WithTimeout(SmallExchangeTimeout);
+        await Step("The small exchange", small.SendAsync(smallMessage), SmallExchangeTimeout);
+        var smallEcho = small.ReceiveExactlyAsync(smallMessage.Length);
+        await Step("The small exchange", smallEcho, SmallExchangeTimeout);
         smallExchangeDone.SetResult();
 
-        Assert.Equal(UpperCaseAscii(smallMessage), smallEcho);
-        await receive.WithTimeout();
-        await send.WithTimeout();
+        Assert.Equal(UpperCaseAscii(smallMessage), await smallEcho);
+        await Step("The rest of the echo", receive);
+        await Step("Sending", send);
         big.ShutdownSend();
         Assert.Equal(0, await big.ReceiveUntilFinAsync());
     }
