@@ -22,15 +22,12 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Appl
     /// <summary>All transports; the first one is the default.</summary>
     public static readonly IReadOnlyList<TransportChoice> All =
     [
-        new("epoll", static webHost => webHost.UseEpollTransport(), static address =>
-            !EpollTransportFactory.IsSupported ? "it is not supported on this platform"
-            : IsUnixSocket(address) ? "it binds IP endpoints only"
-            : null),
-        new("select", static webHost => webHost.UseSelectTransport(), static address =>
-            IsUnixSocket(address) ? "it binds IP endpoints only" : null),
+        // The reactor transports bind IP endpoints and Unix domain sockets alike; off Linux, epoll binds nothing.
+        new("epoll", static webHost => webHost.UseEpollTransport(), static _ =>
+            !EpollTransportFactory.IsSupported ? "it is not supported on this platform" : null),
+        new("select", static webHost => webHost.UseSelectTransport(), static _ => null),
         // The best multiplexer of this platform: epoll on Linux, select elsewhere.
-        new("default", static webHost => webHost.UseDefaultReactorTransport(), static address =>
-            IsUnixSocket(address) ? "it binds IP endpoints only" : null),
+        new("default", static webHost => webHost.UseDefaultReactorTransport(), static _ => null),
         // Kestrel's own transport, registered by CreateSlimBuilder already: nothing to add.
         new("sockets", static _ => { }, static _ => null),
     ];
@@ -51,5 +48,6 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Appl
         $"Unknown value '{value}' for the option '{ConfigurationKey}' (--{ConfigurationKey}, or the TRANSPORT environment variable). " +
         $"Allowed values: {string.Join(", ", All.Select(t => t.Name))} (default: {All[0].Name}).";
 
-    private static bool IsUnixSocket(string address) => address.Contains("://unix:", StringComparison.OrdinalIgnoreCase);
+    /// <summary>True for a server address of a Unix domain socket, like <c>http://unix:/tmp/app.sock</c>.</summary>
+    public static bool IsUnixSocket(string address) => address.Contains("://unix:", StringComparison.OrdinalIgnoreCase);
 }

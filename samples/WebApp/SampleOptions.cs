@@ -1,0 +1,291 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace WebApp;
+
+/// <summary>
+/// What the configuration (command line, environment, appsettings) asks of the sample, read and checked before
+/// anything is bound, so that a typo stops the app with one line naming the option and the fix instead of a stack
+/// trace from deep inside Kestrel.
+/// </summary>
+internal sealed class SampleOptions
+{
+    public const string UnixSocketKey = "unix-socket";
+    public const string HttpsPortKey = "https-port";
+    public const string H2cPortKey = "h2c-port";
+    public const string EchoPortKey = "echo-port";
+    public const string ChatPortKey = "chat-port";
+
+    private const string DefaultUrl = "http://127.0.0.1:5000";
+
+    private SampleOptions(
+        TransportChoice transport,
+        IReadOnlyList<BindingAddress> httpAddresses,
+        string? unixSocketPath,
+        int? h2cPort,
+        int? httpsPort,
+        int? echoPort,
+        int? chatPort,
+        bool hasConfiguredCertificate)
+    {
+        Transport = transport;
+        HttpAddresses = httpAddresses;
+        UnixSocketPath = unixSocketPath;
+        H2cPort = h2cPort;
+        HttpsPort = httpsPort;
+        EchoPort = echoPort;
+        ChatPort = chatPort;
+        HasConfiguredCertificate = hasConfiguredCertificate;
+    }
+
+    public TransportChoice Transport { get; }
+
+    /// <summary>
+    /// The addresses of <c>urls</c> (or <c>http_ports</c>/<c>https_ports</c>, or the default). The sample binds
+    /// them itself, next to its other endpoints, because Kestrel drops configured URLs (with a warning) as soon
+    /// as any endpoint is bound in code.
+    /// </summary>
+    public IReadOnlyList<BindingAddress> HttpAddresses { get; }
+
+    public string? UnixSocketPath { get; }
+
+    public int? H2cPort { get; }
+
+    public int? HttpsPort { get; }
+
+    public int? EchoPort { get; }
+
+    public int? ChatPort { get; }
+
+    /// <summary>True when <c>Kestrel:Certificates:Default</c> names a certificate, which then replaces the generated one.</summary>
+    public bool HasConfiguredCertificate { get; }
+
+    public bool ServesHttps
+    {
+        get
+        {
+            if (HttpsPort is not null)
+            {
+                return true;
+            }
+
+            foreach (var address in HttpAddresses)
+            {
+                if (IsHttps(address))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    public static bool IsHttps(BindingAddress address) =>
+        string.Equals(address.Scheme, Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase);
+
+    /// <exception cref="SampleOptionException">A value is invalid; the message names the option and the fix.</exception>
+    public static SampleOptions Read(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+
+        var transportName = configuration[TransportChoice.ConfigurationKey];
+        if (!TransportChoice.TryFind(transportName, out var transport))
+        {
+            throw new SampleOptionException(TransportChoice.UnknownValueMessage(transportName!));
+        }
+
+        var h2cPort = ReadPort(configuration, H2cPortKey);
+        var httpsPort = ReadPort(configuration, HttpsPortKey);
+        var echoPort = ReadPort(configuration, EchoPortKey);
+        var chatPort = ReadPort(configuration, ChatPortKey);
+        RejectSharedPorts([(H2cPortKey, h2cPort), (HttpsPortKey, httpsPort), (EchoPortKey, echoPort), (ChatPortKey, chatPort)]);
+
+        return new SampleOptions(
+            transport,
+            ReadHttpAddresses(configuration),
+            ReadUnixSocketPath(configuration),
+            h2cPort,
+            httpsPort,
+            echoPort,
+            chatPort,
+            configuration.GetSection("Kestrel:Certificates:Default").Exists());
+    }
+
+    private static int? ReadPort(IConfiguration configuration, string key)
+    {
+        var value = configuration[key];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        if (int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= IPEndPoint.MaxPort)
+        {
+            return port;
+        }
+
+        throw new SampleOptionException(
+            $"Invalid value '{value}' for --{key}: give a TCP port number from 0 to {IPEndPoint.MaxPort} (0 picks any free port).");
+    }
+
+    /// <summary>Two switches on one fixed loopback port would fail later as "address in use", less clearly.</summary>
+    private static void RejectSharedPorts((string Key, int? Port)[] ports)
+    {
+        for (var i = 0; i < ports.Length; i++)
+        {
+            for (var j = i + 1; j < ports.Length; j++)
+            {
+                if (ports[i].Port is > 0 && ports[i].Port == ports[j].Port)
+                {
+                    throw new SampleOptionException(
+                        $"--{ports[i].Key} and --{ports[j].Key} are both {ports[i].Port}: give them different ports (or 0 for any free port).");
+                }
+            }
+        }
+    }
+
+    private static List<BindingAddress> ReadHttpAddresses(IConfiguration configuration)
+    {
+        // The same sources, in the same order of precedence, as ASP.NET Core's own hosting layer.
+        var urls = configuration[WebHostDefaults.ServerUrlsKey];
+        if (!string.IsNullOrWhiteSpace(urls))
+        {
+            return ParseUrls(urls, $"--{WebHostDefaults.ServerUrlsKey} (or ASPNETCORE_URLS)");
+        }
+
+        var addresses = new List<BindingAddress>();
+        AddPorts(addresses, configuration, WebHostDefaults.HttpPortsKey, Uri.UriSchemeHttp);
+        AddPorts(addresses, configuration, WebHostDefaults.HttpsPortsKey, Uri.UriSchemeHttps);
+        if (addresses.Count > 0)
+        {
+            return addresses;
+        }
+
+        // Endpoints in Kestrel's own configuration section replace the default, as they do in any ASP.NET Core app.
+        return configuration.GetSection("Kestrel:Endpoints").GetChildren().Any()
+            ? []
+            : [BindingAddress.Parse(DefaultUrl)];
+    }
+
+    private static List<BindingAddress> ParseUrls(string urls, string optionName)
+    {
+        var addresses = new List<BindingAddress>();
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            BindingAddress address;
+            try
+            {
+                address = BindingAddress.Parse(url);
+            }
+            catch (FormatException e)
+            {
+                throw new SampleOptionException(
+                    $"Invalid URL '{url}' in {optionName}: write it like http://127.0.0.1:5000 or http://unix:/path/to.sock ({e.Message}).", e);
+            }
+
+            addresses.Add(Validate(address, url, optionName));
+        }
+
+        return addresses;
+    }
+
+    private static BindingAddress Validate(BindingAddress address, string url, string optionName)
+    {
+        if (!string.Equals(address.Scheme, Uri.UriSchemeHttp, StringComparison.OrdinalIgnoreCase) && !IsHttps(address))
+        {
+            throw new SampleOptionException(
+                $"Invalid URL '{url}' in {optionName}: the scheme must be http or https, e.g. http://127.0.0.1:5000.");
+        }
+
+        if (address.IsNamedPipe)
+        {
+            throw new SampleOptionException(
+                $"Invalid URL '{url}' in {optionName}: this sample does not serve named pipes; use an IP address or http://unix:/path/to.sock.");
+        }
+
+        if (!string.IsNullOrEmpty(address.PathBase) && address.PathBase != "/")
+        {
+            throw new SampleOptionException(
+                $"Invalid URL '{url}' in {optionName}: a path is not supported; give only scheme://host:port.");
+        }
+
+        if (!address.IsUnixPipe && address.Port is < 0 or > IPEndPoint.MaxPort)
+        {
+            throw new SampleOptionException(
+                $"Invalid URL '{url}' in {optionName}: the port must be from 0 to {IPEndPoint.MaxPort}.");
+        }
+
+        // localhost is two sockets (127.0.0.1 and ::1), which cannot be promised the same free port.
+        if (!address.IsUnixPipe && address.Port == 0 && string.Equals(address.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new SampleOptionException(
+                $"Invalid URL '{url}' in {optionName}: port 0 needs an IP address; use {address.Scheme}://127.0.0.1:0 instead of localhost.");
+        }
+
+        return address;
+    }
+
+    private static void AddPorts(List<BindingAddress> addresses, IConfiguration configuration, string key, string scheme)
+    {
+        var ports = configuration[key];
+        if (string.IsNullOrWhiteSpace(ports))
+        {
+            return;
+        }
+
+        foreach (var port in ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number > IPEndPoint.MaxPort)
+            {
+                throw new SampleOptionException(
+                    $"Invalid port '{port}' in {key} (ASPNETCORE_{key.ToUpperInvariant()}): give TCP port numbers from 0 to {IPEndPoint.MaxPort}, separated by ';'.");
+            }
+
+            // Kestrel reads these ports as "any address", like http://*:PORT.
+            addresses.Add(BindingAddress.Parse(string.Create(CultureInfo.InvariantCulture, $"{scheme}://*:{number}")));
+        }
+    }
+
+    private static string? ReadUnixSocketPath(IConfiguration configuration)
+    {
+        var value = configuration[UnixSocketKey];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        if (!Socket.OSSupportsUnixDomainSockets)
+        {
+            throw new SampleOptionException($"--{UnixSocketKey} is not supported on this operating system: leave it out.");
+        }
+
+        // Kestrel wants an absolute path; a relative one is taken from the working directory, as a shell user expects.
+        var path = Path.GetFullPath(value);
+        if (File.Exists(path) || Directory.Exists(path))
+        {
+            throw new SampleOptionException(
+                $"The path '{path}' given to --{UnixSocketKey} already exists: remove it (a stale socket file from an earlier run?) or choose another path.");
+        }
+
+        var directory = Path.GetDirectoryName(path);
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            throw new SampleOptionException(
+                $"The directory '{directory}' of --{UnixSocketKey} does not exist: create it or choose another path.");
+        }
+
+        try
+        {
+            _ = new UnixDomainSocketEndPoint(path);
+        }
+        catch (ArgumentException e)
+        {
+            throw new SampleOptionException(
+                $"The path '{path}' given to --{UnixSocketKey} is too long for a Unix domain socket (about 100 bytes at most): choose a shorter path.", e);
+        }
+
+        return path;
+    }
+}

@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Text;
+
+namespace WebApp;
+
+/// <summary>
+/// The browser chat room behind <c>/ws</c>: accepts WebSocket clients, names them, and fans text out to everybody
+/// but the sender. One per app.
+/// </summary>
+internal sealed class WebSocketChatRoom(IHostApplicationLifetime lifetime, ILoggerFactory loggerFactory)
+{
+    public const int MaxNameLength = 32;
+
+    private readonly ILogger _logger = loggerFactory.CreateLogger(Log.Category);
+    private readonly Lock _gate = new();
+
+    // Copy-on-write, as in the TCP room: fan-out reads a snapshot without a lock.
+    private WebSocketChatClient[] _clients = [];
+    private int _lastGuest;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync("/ws takes WebSocket requests only; open / in a browser to chat.\n", context.RequestAborted);
+            return;
+        }
+
+        var name = ChooseName(context.Request.Query["name"]);
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var client = new WebSocketChatClient(name, socket, this, _logger);
+        await client.RunAsync(context.RequestAborted, lifetime.ApplicationStopping);
+    }
+
+    public void Join(WebSocketChatClient client)
+    {
+        WebSocketChatClient[] others;
+        lock (_gate)
+        {
+            others = _clients;
+            _clients = [.. others, client];
+        }
+
+        Log.WebSocketClientJoined(_logger, client.Name);
+        SendToAllBut(others, sender: null, $"* {client.Name} joined");
+    }
+
+    public void Leave(WebSocketChatClient client)
+    {
+        WebSocketChatClient[] remaining;
+        lock (_gate)
+        {
+            var index = Array.IndexOf(_clients, client);
+            if (index < 0)
+            {
+                return;
+            }
+
+            remaining = new WebSocketChatClient[_clients.Length - 1];
+            Array.Copy(_clients, 0, remaining, 0, index);
+            Array.Copy(_clients, index + 1, remaining, index, remaining.Length - index);
+            _clients = remaining;
+        }
+
+        Log.WebSocketClientLeft(_logger, client.Name);
+        SendToAllBut(remaining, sender: null, $"* {client.Name} left");
+    }
+
+    public void Relay(WebSocketChatClient sender, string text) =>
+        SendToAllBut(Volatile.Read(ref _clients), sender, $"{sender.Name}: {text}");
+
+    private static void SendToAllBut(WebSocketChatClient[] clients, WebSocketChatClient? sender, string text)
+    {
+        if (clients.Length == 0 || (clients.Length == 1 && ReferenceEquals(clients[0], sender)))
+        {
+            return;
+        }
+
+        // Encoded once for every recipient; queued messages are never written to after this.
+        ReadOnlyMemory<byte> message = Encoding.UTF8.GetBytes(text);
+        foreach (var client in clients)
+        {
+            if (!ReferenceEquals(client, sender))
+            {
+                client.Send(message);
+            }
+        }
+    }
+
+    private string ChooseName(string? requested)
+    {
+        var name = requested?.Trim() ?? "";
+        if (name.Length > MaxNameLength)
+        {
+            // Never keep half of a surrogate pair: the name goes out as UTF-8 and must stay valid text.
+            var length = char.IsHighSurrogate(name[MaxNameLength - 1]) ? MaxNameLength - 1 : MaxNameLength;
+            name = name[..length].TrimEnd();
+        }
+
+        return name.Length > 0
+            ? name
+            : "guest-" + Interlocked.Increment(ref _lastGuest).ToString(CultureInfo.InvariantCulture);
+    }
+}
