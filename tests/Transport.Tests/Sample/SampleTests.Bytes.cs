@@ -103,7 +103,7 @@ public abstract partial class SampleTests
     {
         // Arrange
         var body = TestData.RandomBytes(16 * TestData.MiB, seed: 2);
-        var server = await StartAsync();
+        var server = await StartAsync("--h2c-port", "0");
         using var client = CreateH2cClient(server);
         using var request = EchoRequest(client, new DuplexContent(body, body.Length, stall: false));
 
@@ -126,7 +126,7 @@ public abstract partial class SampleTests
     {
         // Arrange: the body declares the 1 GiB the endpoint allows (far above Kestrel's 30 MB default) and
         // sends 64 KiB of it; only a streaming echo with the raised limit answers before the rest comes.
-        var server = await StartAsync();
+        var server = await StartAsync("--h2c-port", "0");
         using var client = CreateH2cClient(server);
         var first = TestData.RandomBytes(64 * 1024, seed: 3);
         using var request = EchoRequest(client, new DuplexContent(first, BytesLimit, stall: true));
@@ -149,10 +149,14 @@ public abstract partial class SampleTests
 
     private static Uri BytesUri(long count) => new(string.Create(CultureInfo.InvariantCulture, $"/bytes/{count}"), UriKind.Relative);
 
-    /// <summary>HTTP/2 with prior knowledge over cleartext (h2c): no upgrade, no fallback to HTTP/1.1.</summary>
+    /// <summary>
+    /// HTTP/2 with prior knowledge over cleartext (h2c) to the --h2c-port endpoint: no upgrade, no fallback to
+    /// HTTP/1.1. (Kestrel speaks h2c only on an HTTP/2-only endpoint, so the sample has one of its own.)
+    /// </summary>
     private static HttpClient CreateH2cClient(SampleServer server, SocketsHttpHandler? handler = null)
     {
         var client = server.CreateHttpClient(handler);
+        client.BaseAddress = server.Endpoints.H2cAddress ?? throw new InvalidOperationException("The app has no h2c endpoint; start it with --h2c-port.");
         client.DefaultRequestVersion = HttpVersion.Version20;
         client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
         return client;

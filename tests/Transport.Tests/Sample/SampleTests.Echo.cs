@@ -97,8 +97,10 @@ public abstract partial class SampleTests
             }
             catch (Exception ex)
             {
+                var transportLog = server.Logs.Entries.Where(e => e.Category == TransportLogCategory).TakeLast(20);
                 throw new InvalidOperationException(
-                    $"{what} failed with {Interlocked.Read(ref progress[0])} of {Length} bytes sent and {Interlocked.Read(ref progress[1])} echoed back.", ex);
+                    $"{what} failed with {Interlocked.Read(ref progress[0])} of {Length} bytes sent and {Interlocked.Read(ref progress[1])} echoed back. " +
+                    "The transport's last log entries:" + Environment.NewLine + string.Join(Environment.NewLine, transportLog), ex);
             }
         }
 

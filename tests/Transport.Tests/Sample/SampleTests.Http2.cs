@@ -8,7 +8,7 @@ using Xunit;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Sample;
 
-// HTTP/2: cleartext with prior knowledge (h2c) on the --urls endpoint, and over TLS (ALPN) on --https-port with the
+// HTTP/2: cleartext with prior knowledge (h2c) on the --h2c-port endpoint, and over TLS (ALPN) on --https-port with the
 // sample's self-signed certificate, which the client pins by thumbprint instead of accepting anything.
 public abstract partial class SampleTests
 {
@@ -16,9 +16,9 @@ public abstract partial class SampleTests
     public async Task H2c_PriorKnowledge_PlaintextServedOverHttp2()
     {
         // Arrange
-        var server = await StartAsync();
+        var server = await StartAsync("--h2c-port", "0");
         using var client = server.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/plaintext", UriKind.Relative))
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(server.Endpoints.H2cAddress!, "/plaintext"))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
@@ -39,7 +39,7 @@ public abstract partial class SampleTests
     {
         // Arrange: 100 is Kestrel's default limit of concurrent streams per connection.
         const int Count = 100;
-        var server = await StartAsync();
+        var server = await StartAsync("--h2c-port", "0");
         var connections = 0;
         using var client = CreateH2cClient(server, new SocketsHttpHandler
         {

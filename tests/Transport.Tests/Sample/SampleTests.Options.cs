@@ -12,6 +12,7 @@ public abstract partial class SampleTests
     [InlineData("--transport", "foo", "transport")]
     [InlineData("--echo-port", "abc", "echo-port")]
     [InlineData("--chat-port", "-1", "chat-port")]
+    [InlineData("--h2c-port", "http", "h2c-port")]
     [InlineData("--https-port", "70000", "https-port")]
     [InlineData("--unix-socket", "", "unix-socket")]
     public void Create_InvalidOption_ThrowsSampleOptionExceptionNamingTheOption(string option, string value, string name)
@@ -56,14 +57,17 @@ public abstract partial class SampleTests
     public async Task Start_EveryEndpointOnPortZero_BindsRealPortsAndLogsOneLineEach()
     {
         // Act
-        var server = await StartAsync("--https-port", "0", "--echo-port", "0", "--chat-port", "0");
+        var server = await StartAsync("--https-port", "0", "--h2c-port", "0", "--echo-port", "0", "--chat-port", "0");
 
         // Assert: real, distinct ports; only the --urls address counts as an HTTP address.
         var endpoints = server.Endpoints;
         var http = Assert.Single(endpoints.HttpAddresses);
         Assert.Equal(Uri.UriSchemeHttp, http.Scheme);
         Assert.Equal("127.0.0.1", http.Host);
-        int[] ports = [http.Port, endpoints.HttpsAddress!.Port, endpoints.Echo!.Port, endpoints.Chat!.Port];
+        var h2c = endpoints.H2cAddress!;
+        Assert.Equal(Uri.UriSchemeHttp, h2c.Scheme);
+        Assert.Equal("127.0.0.1", h2c.Host);
+        int[] ports = [http.Port, endpoints.HttpsAddress!.Port, h2c.Port, endpoints.Echo!.Port, endpoints.Chat!.Port];
         Assert.DoesNotContain(0, ports);
         Assert.Equal(ports.Length, ports.Distinct().Count());
         Assert.Equal("127.0.0.1", endpoints.Echo.Address.ToString());
@@ -81,6 +85,7 @@ public abstract partial class SampleTests
             {
                 $"{Transport} transport serves http://127.0.0.1:{http.Port}",
                 $"{Transport} transport serves https://127.0.0.1:{endpoints.HttpsAddress.Port}",
+                $"{Transport} transport serves h2c http://127.0.0.1:{h2c.Port}",
                 $"Echo server listens on tcp://127.0.0.1:{endpoints.Echo.Port}",
                 $"Chat room listens on tcp://127.0.0.1:{endpoints.Chat.Port}",
             }.Order(StringComparer.Ordinal),
