@@ -32,18 +32,7 @@ public abstract partial class SampleTests
             Assert.Equal(expected, await peer.ReceiveMessagesUntilAsync("client-1: fence"));
         }
 
-        // Joins are announced to those already in the room, and only to them.
-        for (var i = 0; i < peers.Length; i++)
-        {
-            for (var j = i + 1; j < peers.Length; j++)
-            {
-                await peers[i].WaitForNoticeAsync($"* {peers[j].Name} joined");
-            }
-            for (var j = 0; j <= i; j++)
-            {
-                Assert.DoesNotContain($"* {peers[j].Name} joined", peers[i].Notices);
-            }
-        }
+        await AssertJoinsAnnouncedToEarlierPeersAsync(peers);
     }
 
     [Fact]
@@ -169,6 +158,22 @@ public abstract partial class SampleTests
             peers[i] = Track(await TcpChatPeer.ConnectAsync(server.Endpoints.Chat!));
         }
         return peers;
+    }
+
+    /// <summary>Joins are announced to those already in the room (connected in this order), and only to them.</summary>
+    private static async Task AssertJoinsAnnouncedToEarlierPeersAsync(ChatPeer[] peers)
+    {
+        for (var i = 0; i < peers.Length; i++)
+        {
+            for (var j = i + 1; j < peers.Length; j++)
+            {
+                await peers[i].WaitForNoticeAsync($"* {peers[j].Name} joined");
+            }
+            for (var j = 0; j <= i; j++)
+            {
+                Assert.DoesNotContain($"* {peers[j].Name} joined", peers[i].Notices);
+            }
+        }
     }
 
     /// <summary>

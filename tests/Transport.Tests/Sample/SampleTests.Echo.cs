@@ -99,7 +99,8 @@ public abstract partial class SampleTests
             {
                 var transportLog = server.Logs.Entries.Where(e => e.Category == TransportLogCategory).TakeLast(20);
                 throw new InvalidOperationException(
-                    $"{what} failed with {Interlocked.Read(ref progress[0])} of {Length} bytes sent and {Interlocked.Read(ref progress[1])} echoed back. " +
+                    $"{what} failed with {Interlocked.Read(ref progress[0])} of {Length} bytes sent and {Interlocked.Read(ref progress[1])} echoed back " +
+                    $"({big.Socket.Available} more bytes waiting unread in the client's socket). " +
                     "The transport's last log entries:" + Environment.NewLine + string.Join(Environment.NewLine, transportLog), ex);
             }
         }

@@ -32,18 +32,7 @@ public abstract partial class SampleTests
         }
         await AssertNoOwnLinesAsync(peers);
 
-        // Joins are announced to those already in the room, and only to them.
-        for (var i = 0; i < peers.Length; i++)
-        {
-            for (var j = i + 1; j < peers.Length; j++)
-            {
-                await peers[i].WaitForNoticeAsync($"* {peers[j].Name} joined");
-            }
-            for (var j = 0; j <= i; j++)
-            {
-                Assert.DoesNotContain($"* {peers[j].Name} joined", peers[i].Notices);
-            }
-        }
+        await AssertJoinsAnnouncedToEarlierPeersAsync(peers);
     }
 
     [Fact]

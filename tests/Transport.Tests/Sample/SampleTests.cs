@@ -17,12 +17,6 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Sample;
 /// </remarks>
 public abstract partial class SampleTests : IAsyncLifetime
 {
-    private static readonly string[] CheckedLogCategoryPrefixes =
-    [
-        "Microsoft.AspNetCore.Server.Kestrel",
-        "Reactors.AspNetCore.Server.Kestrel",
-    ];
-
     private readonly List<SampleServer> _servers = [];
     private readonly List<IDisposable> _clients = [];
 
@@ -42,31 +36,12 @@ public abstract partial class SampleTests : IAsyncLifetime
             client.Dispose();
         }
 
-        var failures = new List<Exception>();
-        foreach (var server in _servers)
-        {
-            try
-            {
-                await server.DisposeAsync();
-            }
-            catch (Exception ex)
-            {
-                failures.Add(ex);
-            }
-        }
-        if (failures.Count > 0)
-        {
-            throw new AggregateException("Stopping the sample app failed.", failures);
-        }
+        await ServerChecks.DisposeAllAsync(_servers);
 
         // Checked after stopping, so that what is logged while connections are closed counts too.
         foreach (var server in _servers)
         {
-            var warnings = server.Logs.Entries
-                .Where(e => e.Level >= LogLevel.Warning && CheckedLogCategoryPrefixes.Any(p => e.Category.StartsWith(p, StringComparison.Ordinal)))
-                .ToList();
-            Assert.True(warnings.Count == 0,
-                "Kestrel or the transport logged at Warning or above:" + Environment.NewLine + string.Join(Environment.NewLine, warnings));
+            ServerChecks.AssertNoKestrelWarnings(server.Logs);
         }
     }
 
