@@ -20,12 +20,6 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests;
 /// </remarks>
 public abstract partial class ConformanceTests : IAsyncLifetime
 {
-    private static readonly string[] CheckedLogCategoryPrefixes =
-    [
-        "Microsoft.AspNetCore.Server.Kestrel",
-        "Reactors.AspNetCore.Server.Kestrel",
-    ];
-
     private readonly List<TestServerHost> _servers = [];
 
     /// <summary>The log category of the transport under test, where it reports FIN, reset, pause and resume.</summary>
@@ -40,31 +34,12 @@ public abstract partial class ConformanceTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        var failures = new List<Exception>();
-        foreach (var server in _servers)
-        {
-            try
-            {
-                await server.DisposeAsync();
-            }
-            catch (Exception ex)
-            {
-                failures.Add(ex);
-            }
-        }
-        if (failures.Count > 0)
-        {
-            throw new AggregateException("Stopping a test server failed.", failures);
-        }
+        await ServerChecks.DisposeAllAsync(_servers);
 
         // Checked after stopping, so that what a transport logs while closing connections counts too.
         foreach (var server in _servers.Where(s => !s.Options.ExpectWarnings))
         {
-            var warnings = server.Logs.Entries
-                .Where(e => e.Level >= LogLevel.Warning && CheckedLogCategoryPrefixes.Any(p => e.Category.StartsWith(p, StringComparison.Ordinal)))
-                .ToList();
-            Assert.True(warnings.Count == 0,
-                "Kestrel or the transport logged at Warning or above:" + Environment.NewLine + string.Join(Environment.NewLine, warnings));
+            ServerChecks.AssertNoKestrelWarnings(server.Logs);
         }
     }
 

@@ -1,0 +1,94 @@
+using Microsoft.Extensions.Logging;
+using WebApp;
+using Xunit;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Sample;
+
+// Options: invalid ones fail SampleApp.Create with a one-line message naming the option; valid ones bind where
+// the log says.
+public abstract partial class SampleTests
+{
+    [Theory]
+    [InlineData("--transport", "foo", "transport")]
+    [InlineData("--echo-port", "abc", "echo-port")]
+    [InlineData("--chat-port", "-1", "chat-port")]
+    [InlineData("--h2c-port", "http", "h2c-port")]
+    [InlineData("--https-port", "70000", "https-port")]
+    [InlineData("--unix-socket", "", "unix-socket")]
+    public void Create_InvalidOption_ThrowsSampleOptionExceptionNamingTheOption(string option, string value, string name)
+    {
+        // Act
+        var error = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, [option, value]));
+
+        // Assert: the message is what the command line prints on stderr: one line, naming the option.
+        Assert.Contains(name, error.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain('\n', error.Message);
+        if (name == "transport")
+        {
+            // The fix: the values that are allowed.
+            Assert.Contains("epoll", error.Message, StringComparison.Ordinal);
+            Assert.Contains("select", error.Message, StringComparison.Ordinal);
+            Assert.Contains("sockets", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Create_UnixSocketPathExists_ThrowsSampleOptionExceptionNamingTheOption()
+    {
+        // Arrange: the contract wants a path that does not exist yet, rather than a stale file silently replaced.
+        var path = NewUnixSocketPath();
+        File.WriteAllBytes(path, []);
+        try
+        {
+            // Act
+            var error = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, ["--unix-socket", path]));
+
+            // Assert
+            Assert.Contains("unix-socket", error.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.True(File.Exists(path), "The existing file was removed.");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Start_EveryEndpointOnPortZero_BindsRealPortsAndLogsOneLineEach()
+    {
+        // Act
+        var server = await StartAsync("--https-port", "0", "--h2c-port", "0", "--echo-port", "0", "--chat-port", "0");
+
+        // Assert: real, distinct ports; only the --urls address counts as an HTTP address.
+        var endpoints = server.Endpoints;
+        var http = Assert.Single(endpoints.HttpAddresses);
+        Assert.Equal(Uri.UriSchemeHttp, http.Scheme);
+        Assert.Equal("127.0.0.1", http.Host);
+        var h2c = endpoints.H2cAddress!;
+        Assert.Equal(Uri.UriSchemeHttp, h2c.Scheme);
+        Assert.Equal("127.0.0.1", h2c.Host);
+        int[] ports = [http.Port, endpoints.HttpsAddress!.Port, h2c.Port, endpoints.Echo!.Port, endpoints.Chat!.Port];
+        Assert.DoesNotContain(0, ports);
+        Assert.Equal(ports.Length, ports.Distinct().Count());
+        Assert.Equal("127.0.0.1", endpoints.Echo.Address.ToString());
+        Assert.Equal("127.0.0.1", endpoints.Chat.Address.ToString());
+        Assert.Null(endpoints.UnixSocketPath);
+
+        // Any other line the app may add is not counted; these must be there exactly once.
+        var lines = server.Logs.Entries
+            .Where(e => e.Category == "WebApp" && e.Level == LogLevel.Information)
+            .Select(e => e.Message)
+            .Where(m => m.Contains(" transport ", StringComparison.Ordinal) || m.Contains(" listens on ", StringComparison.Ordinal))
+            .ToList();
+        Assert.Equal(
+            new[]
+            {
+                $"{Transport} transport serves http://127.0.0.1:{http.Port}",
+                $"{Transport} transport serves https://127.0.0.1:{endpoints.HttpsAddress.Port}",
+                $"{Transport} transport serves h2c http://127.0.0.1:{h2c.Port}",
+                $"Echo server listens on tcp://127.0.0.1:{endpoints.Echo.Port}",
+                $"Chat room listens on tcp://127.0.0.1:{endpoints.Chat.Port}",
+            }.Order(StringComparer.Ordinal),
+            lines.Order(StringComparer.Ordinal));
+    }
+}
