@@ -40,6 +40,12 @@ internal sealed class SampleListeners(SampleOptions options, X509Certificate2? g
             kestrel.ListenUnixSocket(path, UseHttp1);
         }
 
+        if (options.ActivatedBySystemd)
+        {
+            // Socket activation: every listening socket systemd passed (fd 3 on), served by the chosen transport.
+            kestrel.UseSystemd(UseHttp1);
+        }
+
         if (options.H2cPort is { } h2cPort)
         {
             kestrel.Listen(IPAddress.Loopback, h2cPort, listen =>

@@ -27,7 +27,8 @@ internal sealed class SampleOptions
         int? httpsPort,
         int? echoPort,
         int? chatPort,
-        bool hasConfiguredCertificate)
+        bool hasConfiguredCertificate,
+        bool activatedBySystemd)
     {
         Transport = transport;
         HttpAddresses = httpAddresses;
@@ -37,6 +38,7 @@ internal sealed class SampleOptions
         EchoPort = echoPort;
         ChatPort = chatPort;
         HasConfiguredCertificate = hasConfiguredCertificate;
+        ActivatedBySystemd = activatedBySystemd;
     }
 
     public TransportChoice Transport { get; }
@@ -60,6 +62,12 @@ internal sealed class SampleOptions
 
     /// <summary>True when <c>Kestrel:Certificates:Default</c> names a certificate, which then replaces the generated one.</summary>
     public bool HasConfiguredCertificate { get; }
+
+    /// <summary>
+    /// True when systemd (or <c>systemd-socket-activate</c>) passed this process listening sockets: they are served
+    /// as HTTP/1.1 endpoints, and replace the default URL unless URLs are configured as well.
+    /// </summary>
+    public bool ActivatedBySystemd { get; }
 
     public bool ServesHttps
     {
@@ -102,16 +110,25 @@ internal sealed class SampleOptions
         var chatPort = ReadPort(configuration, ChatPortKey);
         RejectSharedPorts([(H2cPortKey, h2cPort), (HttpsPortKey, httpsPort), (EchoPortKey, echoPort), (ChatPortKey, chatPort)]);
 
+        var activatedBySystemd = IsActivatedBySystemd();
         return new SampleOptions(
             transport,
-            ReadHttpAddresses(configuration),
+            ReadHttpAddresses(configuration, activatedBySystemd),
             ReadUnixSocketPath(configuration),
             h2cPort,
             httpsPort,
             echoPort,
             chatPort,
-            configuration.GetSection("Kestrel:Certificates:Default").Exists());
+            configuration.GetSection("Kestrel:Certificates:Default").Exists(),
+            activatedBySystemd);
     }
+
+    // sd_listen_fds(3): the sockets are ours only when LISTEN_PID names this process; Kestrel's UseSystemd makes
+    // the same check before it listens on them.
+    private static bool IsActivatedBySystemd() =>
+        Environment.GetEnvironmentVariable("LISTEN_PID") == Environment.ProcessId.ToString(CultureInfo.InvariantCulture)
+        && int.TryParse(Environment.GetEnvironmentVariable("LISTEN_FDS"), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+        && count > 0;
 
     private static int? ReadPort(IConfiguration configuration, string key)
     {
@@ -146,7 +163,7 @@ internal sealed class SampleOptions
         }
     }
 
-    private static List<BindingAddress> ReadHttpAddresses(IConfiguration configuration)
+    private static List<BindingAddress> ReadHttpAddresses(IConfiguration configuration, bool activatedBySystemd)
     {
         // The same sources, in the same order of precedence, as ASP.NET Core's own hosting layer.
         var urls = configuration[WebHostDefaults.ServerUrlsKey];
@@ -163,8 +180,8 @@ internal sealed class SampleOptions
             return addresses;
         }
 
-        // Endpoints in Kestrel's own configuration section replace the default, as they do in any ASP.NET Core app.
-        return configuration.GetSection("Kestrel:Endpoints").GetChildren().Any()
+        // Endpoints in Kestrel's own configuration section, or sockets from systemd, replace the default.
+        return activatedBySystemd || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any()
             ? []
             : [BindingAddress.Parse(DefaultUrl)];
     }

@@ -10,7 +10,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.RealClients;
 /// <summary>
 /// The sample app, run out of process the way a user runs it, against the clients people really put in front
 /// of it: nginx as a reverse proxy on the Unix socket, curl over the Unix socket, h2c and HTTP/2 over TLS,
-/// h2load's HTTP/2 load, and two headless Chromium pages chatting over WebSockets. One sealed subclass per
+/// h2load's HTTP/2 load, two headless Chromium pages chatting over WebSockets, and systemd socket activation. One sealed subclass per
 /// transport; every test also requires that the transport under test (not the Sockets fallback) serves every
 /// endpoint, and that the sample stops cleanly on SIGTERM without logging a warning.
 /// </summary>
@@ -220,6 +220,32 @@ public abstract partial class RealClientTests : IAsyncLifetime
         await StopSampleCleanlyAsync(sample);
     }
 
+    [Fact]
+    public async Task SystemdSocketActivation_FirstRequestsOnBothPassedSockets_ServedByTheTransport()
+    {
+        // Arrange: only systemd-socket-activate runs, holding a listening Unix socket and a listening TCP port.
+        var sample = await SampleProcess.StartSocketActivatedAsync(Transport, _directory.FullName);
+        _resources.Add(sample);
+        _processOutputs.Add(sample.Describe);
+        var download = Path.Combine(_directory.FullName, "via-systemd-tcp.bin");
+
+        // Act: the first connection starts the sample, and waits in the socket's backlog until it serves.
+        var plaintext = await CurlAsync("--unix-socket", sample.UnixSocketPath, "http://localhost/plaintext");
+        await sample.WaitUntilStartedAsync(sample.ActivatedEndpoints);
+        AssertServedByTransportUnderTest(sample);
+        var status = await CurlAsync("--output", download, "--write-out", "%{http_code} %{size_download}",
+            $"http://127.0.0.1:{sample.ActivatedPort}/bytes/{LargeSize}");
+
+        // Assert: the sample reported the real addresses of the sockets it was given (the logged lines matched),
+        // served both, and left systemd's socket file alone.
+        Assert.Equal("Hello, World!", plaintext);
+        Assert.Equal($"200 {LargeSize}", status);
+        AssertPatternDownload(download, "systemd-socket-activate TCP socket");
+        _output.WriteLine($"{Transport}: socket-activated sample serves {string.Join(" and ", sample.Endpoints.Select(e => e.Address))}");
+        await StopSampleCleanlyAsync(sample);
+        Assert.True(File.Exists(sample.UnixSocketPath), "The transport deleted the Unix socket file that systemd passed it.");
+    }
+
     private const string PageState =
         "JSON.stringify({ status: document.querySelector('#status')?.textContent, " +
         "log: [...document.querySelectorAll('#log > *')].map(e => e.textContent) })";
@@ -250,12 +276,17 @@ public abstract partial class RealClientTests : IAsyncLifetime
         var sample = await SampleProcess.StartAsync(Transport, _directory.FullName);
         _resources.Add(sample);
         _processOutputs.Add(sample.Describe);
+        AssertServedByTransportUnderTest(sample);
+        return sample;
+    }
+
+    private void AssertServedByTransportUnderTest(SampleProcess sample)
+    {
         foreach (var endpoint in sample.Endpoints)
         {
             Assert.True(endpoint.Transport == Transport,
                 $"{endpoint.Address} is served by {endpoint.Transport}, not by {Transport}.{Environment.NewLine}{sample.Describe()}");
         }
-        return sample;
     }
 
     private static async Task StopSampleCleanlyAsync(SampleProcess sample)

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
@@ -34,13 +36,14 @@ internal sealed partial class SampleProcess : IAsyncDisposable
 
     private readonly BackgroundProcess _process;
 
-    private SampleProcess(BackgroundProcess process, IReadOnlyList<SampleEndpoint> endpoints)
+    private SampleProcess(BackgroundProcess process, string unixSocketPath)
     {
         _process = process;
-        Endpoints = endpoints;
+        UnixSocketPath = unixSocketPath;
     }
 
-    public IReadOnlyList<SampleEndpoint> Endpoints { get; }
+    /// <summary>What the sample logged it serves; empty until it has started.</summary>
+    public IReadOnlyList<SampleEndpoint> Endpoints { get; private set; } = [];
 
     /// <summary>The HTTP/1.1 TCP address (--urls).</summary>
     public Uri HttpAddress => Single(e => e.Address.StartsWith("http://", StringComparison.Ordinal) && !e.IsH2c && !e.IsUnixSocket, "--urls").Uri;
@@ -51,7 +54,11 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     /// <summary>The TLS address with ALPN h2 and http/1.1 (--https-port).</summary>
     public Uri HttpsAddress => Single(e => e.Address.StartsWith("https://", StringComparison.Ordinal), "--https-port").Uri;
 
-    public string UnixSocketPath { get; private init; } = string.Empty;
+    /// <summary>The Unix socket: --unix-socket's, or the one systemd-socket-activate bound.</summary>
+    public string UnixSocketPath { get; }
+
+    /// <summary>The TCP port systemd-socket-activate bound on 127.0.0.1; 0 for a sample started directly.</summary>
+    public int ActivatedPort { get; private init; }
 
     /// <summary>Everything the sample wrote so far, for failure messages.</summary>
     public string Describe() => _process.Describe();
@@ -62,40 +69,85 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     /// </summary>
     public static async Task<SampleProcess> StartAsync(string transport, string directory)
     {
-        var appPath = Path.Combine(AppContext.BaseDirectory, "WebApp.dll");
-        if (!File.Exists(appPath))
-        {
-            throw new InvalidOperationException($"{appPath} not found: the tests project must reference samples/WebApp/WebApp.csproj.");
-        }
         var socketPath = Path.Combine(directory, "sample.sock");
         string[] arguments =
         [
-            "exec", appPath,
+            "exec", FindApp(),
             "--transport", transport,
             "--urls", "http://127.0.0.1:0",
             "--h2c-port", "0",
             "--https-port", "0",
             "--unix-socket", socketPath,
         ];
-        var process = BackgroundProcess.Start(FindDotnet(), arguments, RemovedEnvironment);
+        var sample = new SampleProcess(BackgroundProcess.Start(FindDotnet(), arguments, RemovedEnvironment), socketPath);
         try
         {
-            // One line per endpoint, logged together once the server has started.
-            var endpoints = new List<SampleEndpoint>();
-            foreach (var (what, predicate) in ExpectedEndpoints)
-            {
-                var line = await process.WaitForLineAsync(l => ServesLine().Match(l) is { Success: true } m && predicate(m),
-                    StartTimeout, $"log line for the {what} endpoint");
-                var match = ServesLine().Match(line);
-                endpoints.Add(new SampleEndpoint(match.Groups["transport"].Value, match.Groups["address"].Value, match.Groups["h2c"].Success));
-            }
-            return new SampleProcess(process, endpoints) { UnixSocketPath = socketPath };
+            await sample.WaitUntilStartedAsync(ExpectedEndpoints);
+            return sample;
         }
         catch
         {
-            await process.DisposeAsync();
+            await sample.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Starts the sample the way systemd socket activation does: systemd-socket-activate binds a Unix socket and a
+    /// TCP port on 127.0.0.1, and on the first connection to either starts the sample with both as inherited
+    /// listening sockets (LISTEN_FDS=2, fds 3 and 4). Returns once both sockets listen; the sample itself starts
+    /// only when a client connects, and <see cref="WaitUntilStartedAsync"/> then reads what it serves.
+    /// </summary>
+    public static async Task<SampleProcess> StartSocketActivatedAsync(string transport, string directory)
+    {
+        var socketPath = Path.Combine(directory, "activated.sock");
+
+        // systemd-socket-activate takes no port 0: a free port is picked here, and another one if it is taken
+        // by somebody else between the check and the bind.
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = FindFreeLoopbackPort();
+            string[] arguments =
+            [
+                "--listen", socketPath, "--listen", $"127.0.0.1:{port}",
+                FindDotnet(), "exec", FindApp(), "--transport", transport,
+            ];
+            var sample = new SampleProcess(
+                BackgroundProcess.Start(ProcessRunner.FindTool("systemd-socket-activate"), arguments, RemovedEnvironment), socketPath)
+            {
+                ActivatedPort = port,
+            };
+            try
+            {
+                await sample._process.WaitForLineAsync(l => l.Contains($"Listening on 127.0.0.1:{port} as 4.", StringComparison.Ordinal),
+                    StartTimeout, "systemd-socket-activate's line for the TCP socket");
+                return sample;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && sample.Describe().Contains("Address already in use", StringComparison.Ordinal))
+            {
+                await sample.DisposeAsync();
+                File.Delete(socketPath);
+            }
+            catch
+            {
+                await sample.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Waits for one "serves" line per expected endpoint, logged together once the server has started.</summary>
+    public async Task WaitUntilStartedAsync(IReadOnlyList<(string What, Func<Match, bool> Predicate)> expected)
+    {
+        var endpoints = new List<SampleEndpoint>();
+        foreach (var (what, predicate) in expected)
+        {
+            var line = await _process.WaitForLineAsync(l => ServesLine().Match(l) is { Success: true } m && predicate(m),
+                StartTimeout, $"log line for the {what} endpoint");
+            var match = ServesLine().Match(line);
+            endpoints.Add(new SampleEndpoint(match.Groups["transport"].Value, match.Groups["address"].Value, match.Groups["h2c"].Success));
+        }
+        Endpoints = endpoints;
     }
 
     /// <summary>
@@ -111,7 +163,8 @@ internal sealed partial class SampleProcess : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 
-    private static readonly (string What, Func<Match, bool> Predicate)[] ExpectedEndpoints =
+    /// <summary>What a sample started by <see cref="StartAsync"/> serves.</summary>
+    public static readonly (string What, Func<Match, bool> Predicate)[] ExpectedEndpoints =
     [
         ("--urls", static m => m.Groups["address"].Value.StartsWith("http://127.0.0.1:", StringComparison.Ordinal) && !m.Groups["h2c"].Success),
         ("--h2c-port", static m => m.Groups["h2c"].Success),
@@ -122,6 +175,28 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     private SampleEndpoint Single(Func<SampleEndpoint, bool> predicate, string option) =>
         Endpoints.SingleOrDefault(predicate)
         ?? throw new InvalidOperationException($"The sample logged no single endpoint for {option}.{Environment.NewLine}{Describe()}");
+
+    /// <summary>The sockets systemd passed to a socket-activated sample: the Unix socket and the TCP port, in that order.</summary>
+    public IReadOnlyList<(string What, Func<Match, bool> Predicate)> ActivatedEndpoints =>
+    [
+        ("systemd's Unix socket (fd 3)", m => m.Groups["address"].Value == "http://unix:" + UnixSocketPath),
+        ("systemd's TCP socket (fd 4)", m => m.Groups["address"].Value == $"http://127.0.0.1:{ActivatedPort}"),
+    ];
+
+    private static string FindApp()
+    {
+        var appPath = Path.Combine(AppContext.BaseDirectory, "WebApp.dll");
+        return File.Exists(appPath)
+            ? appPath
+            : throw new InvalidOperationException($"{appPath} not found: the tests project must reference samples/WebApp/WebApp.csproj.");
+    }
+
+    private static int FindFreeLoopbackPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
 
     /// <summary>
     /// The dotnet host that runs this test run: DOTNET_HOST_PATH (set by the dotnet CLI), else the one that owns
