@@ -20,31 +20,36 @@ public abstract partial class ConformanceTests
             o.MaxReadBufferSize = 64 * 1024;
             o.ConnectionMiddleware = _ => EchoAsync;
         });
-        using var big = await RawClient.ConnectAsync(server.EndPoint);
-        using var small = await RawClient.ConnectAsync(server.EndPoint);
+        using var big = await TcpTestClient.ConnectAsync(server.EndPoint);
+        using var small = await TcpTestClient.ConnectAsync(server.EndPoint);
         var payload = TestData.Pattern(Length);
 
         // The big client sends everything at once but stops reading after a quarter: the server's output then
         // fills, the echo stops reading, the transport pauses receiving, and everything resumes only when the
         // client reads again.
         var send = Task.Run(() => big.SendAsync(payload));
-        var firstPart = new byte[ReadBeforePause];
-        await ReceiveExactlyAsync(big, firstPart);
+        var firstPart = await big.ReceiveExactlyAsync(ReadBeforePause);
         Assert.True(firstPart.AsSpan().SequenceEqual(payload.AsSpan(0, ReadBeforePause)), "The first part of the echo differs.");
         await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == ConnectionPauseEventId).WithTimeout();
 
         // Meanwhile another connection of the same server is served promptly.
-        await small.SendAsync("ping"u8.ToArray());
-        var pong = new byte[4];
-        await ReceiveExactlyAsync(small, pong);
-        Assert.Equal("ping"u8.ToArray(), pong);
+        await small.SendAsync("ping");
+        Assert.Equal("ping"u8.ToArray(), await small.ReceiveExactlyAsync(4));
 
-        var rest = new byte[Length - ReadBeforePause];
-        await ReceiveExactlyAsync(big, rest, DescribeConnection(server));
+        byte[] rest;
+        try
+        {
+            rest = await big.ReceiveExactlyAsync(Length - ReadBeforePause);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException("The echo stalled after the client read again. The transport's log:" + Environment.NewLine +
+                string.Join(Environment.NewLine, server.Logs.Entries.Where(e => e.Category == TransportLogCategory).TakeLast(40)), ex);
+        }
         Assert.True(rest.AsSpan().SequenceEqual(payload.AsSpan(ReadBeforePause)), "The rest of the echo differs.");
         await send.WithTimeout();
         big.ShutdownSend();
-        Assert.Equal((ConnectionEnd.Fin, 0L), await big.ReadUntilEndAsync());
+        Assert.Equal(0, await big.ReceiveUntilFinAsync());
     }
 
     private static async Task EchoAsync(ConnectionContext connection)
@@ -67,29 +72,4 @@ public abstract partial class ConformanceTests
         await input.CompleteAsync();
         await output.CompleteAsync();
     }
-
-    private static async Task ReceiveExactlyAsync(RawClient client, Memory<byte> buffer, Func<string>? describeStall = null)
-    {
-        var received = 0;
-        try
-        {
-            while (received < buffer.Length)
-            {
-                var read = await client.Socket.ReceiveAsync(buffer[received..]).WithTimeout(TimeSpan.FromSeconds(10));
-                if (read == 0)
-                {
-                    throw new EndOfStreamException($"The connection ended after {received} of {buffer.Length} bytes.");
-                }
-                received += read;
-            }
-        }
-        catch (TimeoutException ex) when (describeStall is not null)
-        {
-            throw new TimeoutException($"Stalled after {received} of {buffer.Length} bytes. {describeStall()}", ex);
-        }
-    }
-
-    private Func<string> DescribeConnection(TestServerHost server) => () =>
-        "The transport's log:" + Environment.NewLine + string.Join(Environment.NewLine,
-            server.Logs.Entries.Where(e => e.Category == TransportLogCategory).TakeLast(40));
 }

@@ -1,13 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 
-namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Sample;
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 
 /// <summary>
-/// A raw TCP client for the sample's echo server and line chat room: exact-length reads, strict line reads and
-/// the two ways to leave (FIN and RST). Every read is bounded by a timeout, every loop by a size.
+/// A TCP client for protocols without HTTP (echo servers, the sample's line chat room): exact-length reads,
+/// strict line reads and the two ways to leave (FIN and RST). Every read is bounded by a timeout, every loop by a
+/// size.
 /// </summary>
 internal sealed class TcpTestClient : IDisposable
 {
