@@ -25,9 +25,7 @@ public sealed class ReactorEndpointTests
     [MemberData(nameof(TransportsAndEndpoints))]
     public async Task UseReactorTransport_NonIPEndpoint_ServedByTheReactorNotSockets(string transport, string endpoint)
     {
-        TransportConfigurator useTransport = transport == "epoll"
-            ? (builder, _) => builder.UseEpollTransport()
-            : (builder, _) => builder.UseSelectTransport();
+        var useTransport = UseTransport(transport);
         using var inherited = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         var options = new TestServerOptions();
         if (endpoint == "unix")
@@ -50,6 +48,57 @@ public sealed class ReactorEndpointTests
             {
                 File.Delete(path);
             }
+        }
+    }
+
+    public static TheoryData<string, string> TransportsAndWrongHandles => new()
+    {
+        { "epoll", "file" },
+        { "epoll", "udp" },
+        { "select", "file" },
+        { "select", "udp" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TransportsAndWrongHandles))]
+    public async Task ListenHandle_NotAStreamSocket_StartFailsNamingTheHandleAndLeavesItOpen(string transport, string kind)
+    {
+        // Arrange: what a wrong ListenHandle or a misconfigured socket unit hands over.
+        var file = Path.GetTempFileName();
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var handle = kind == "file" ? (ulong)stream.SafeFileHandle.DangerousGetHandle() : (ulong)udp.Handle;
+        var options = new TestServerOptions { ListenHandle = handle, ExpectWarnings = true };
+        await using var server = TestServerHost.Create(UseTransport(transport), options, static _ => { });
+
+        // Act
+        var error = await Assert.ThrowsAnyAsync<Exception>(server.StartAsync);
+
+        // Assert: the message says which handle and what is wrong with it, and the handle still works.
+        var messages = string.Join(" | ", ExceptionChain(error).Select(e => e.Message));
+        Assert.Contains($"File handle {handle}", messages, StringComparison.Ordinal);
+        Assert.Contains(kind == "file" ? "not a socket" : "not a stream socket", messages, StringComparison.Ordinal);
+        if (kind == "file")
+        {
+            await stream.WriteAsync("still open"u8.ToArray());
+            await stream.FlushAsync();
+        }
+        else
+        {
+            Assert.Equal(4, await udp.SendToAsync("ping"u8.ToArray(), udp.LocalEndPoint!).WithTimeout());
+        }
+    }
+
+    private static TransportConfigurator UseTransport(string transport) => transport == "epoll"
+        ? (builder, _) => builder.UseEpollTransport()
+        : (builder, _) => builder.UseSelectTransport();
+
+    private static IEnumerable<Exception> ExceptionChain(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            yield return e;
         }
     }
 }

@@ -106,8 +106,12 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
             var socket = new Socket(handle);
             if (socket.SocketType != SocketType.Stream)
             {
+                // .NET wraps any fd without complaint; a type it cannot read means the fd is no socket at all.
+                var type = socket.SocketType;
                 socket.Dispose();
-                throw new NotSupportedException($"File handle {endPoint.FileHandle} is not a stream socket. Kestrel serves TCP and Unix stream sockets only.");
+                throw new NotSupportedException(type == SocketType.Unknown
+                    ? $"File handle {endPoint.FileHandle} is not a socket. Pass the handle of a bound stream socket (ListenHandle, or a systemd socket unit with ListenStream=)."
+                    : $"File handle {endPoint.FileHandle} is not a stream socket. Kestrel serves TCP and Unix stream sockets only.");
             }
             return socket;
         }
