@@ -34,7 +34,8 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Appl
 
     public static bool TryFind(string? value, [NotNullWhen(true)] out TransportChoice? choice)
     {
-        if (string.IsNullOrWhiteSpace(value))
+        // Not given: the default. Given but empty is a mistake worth naming, as for every other option.
+        if (value is null)
         {
             choice = All[0];
             return true;

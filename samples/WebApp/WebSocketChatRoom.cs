@@ -32,7 +32,8 @@ internal sealed class WebSocketChatRoom(IHostApplicationLifetime lifetime, ILogg
         var client = new WebSocketChatClient(ChooseName(context.Request.Query["name"]), this, _logger);
 
         // Joined before the handshake's answer goes out: a client that sees its connection open is in the room
-        // and hears everything said after that. Until the socket exists, its messages wait in its queue.
+        // and hears everything said after that. Until the socket exists, its messages wait in its queue. The price:
+        // a handshake that fails shows the others a join and a leave of somebody who never chatted.
         Join(client);
         WebSocket socket;
         try

@@ -10,6 +10,8 @@ public abstract partial class SampleTests
 {
     [Theory]
     [InlineData("--transport", "foo", "transport")]
+    [InlineData("--transport", "", "transport")]
+    [InlineData("--echo-port", " ", "echo-port")]
     [InlineData("--echo-port", "abc", "echo-port")]
     [InlineData("--chat-port", "-1", "chat-port")]
     [InlineData("--h2c-port", "http", "h2c-port")]
