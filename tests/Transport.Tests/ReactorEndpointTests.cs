@@ -65,7 +65,7 @@ public sealed class ReactorEndpointTests
     {
         // Arrange: what a wrong ListenHandle or a misconfigured socket unit hands over.
         var file = Path.GetTempFileName();
-        await using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1, FileOptions.DeleteOnClose);
         using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var handle = kind == "file" ? (ulong)stream.SafeFileHandle.DangerousGetHandle() : (ulong)udp.Handle;
@@ -75,7 +75,8 @@ public sealed class ReactorEndpointTests
         // Act
         var error = await Assert.ThrowsAnyAsync<Exception>(server.StartAsync);
 
-        // Assert: the message says which handle and what is wrong with it, and the handle still works.
+        // Assert: the message says which handle and what is wrong with it, and the handle is still the same open
+        // file or socket (a closed fd number reused by something else would not round-trip).
         var messages = string.Join(" | ", ExceptionChain(error).Select(e => e.Message));
         Assert.Contains($"File handle {handle}", messages, StringComparison.Ordinal);
         Assert.Contains(kind == "file" ? "not a socket" : "not a stream socket", messages, StringComparison.Ordinal);
@@ -83,10 +84,14 @@ public sealed class ReactorEndpointTests
         {
             await stream.WriteAsync("still open"u8.ToArray());
             await stream.FlushAsync();
+            Assert.Equal("still open", await File.ReadAllTextAsync(file).WithTimeout());
         }
         else
         {
-            Assert.Equal(4, await udp.SendToAsync("ping"u8.ToArray(), udp.LocalEndPoint!).WithTimeout());
+            await udp.SendToAsync("ping"u8.ToArray(), udp.LocalEndPoint!).WithTimeout();
+            var datagram = new byte[16];
+            var received = await udp.ReceiveFromAsync(datagram, new IPEndPoint(IPAddress.Any, 0)).WithTimeout();
+            Assert.Equal("ping"u8.ToArray(), datagram.AsSpan(0, received.ReceivedBytes).ToArray());
         }
     }
 
