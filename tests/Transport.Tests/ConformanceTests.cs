@@ -2,7 +2,6 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
 
