@@ -10,11 +10,7 @@ namespace WebApp;
 /// </summary>
 internal sealed class LineChatRoom
 {
-    private readonly Lock _gate = new();
-
-    // Copy-on-write: joins and leaves are rare, relays are not, and a relay must not hold a lock while a slow
-    // client is being dropped (which may run code that leaves the room on the same thread).
-    private LineChatClient[] _clients = [];
+    private readonly ChatRoster<LineChatClient> _clients = new();
     private int _lastId;
 
     public string NextClientId() =>
@@ -22,36 +18,22 @@ internal sealed class LineChatRoom
 
     public void Join(LineChatClient client)
     {
-        LineChatClient[] others;
-        lock (_gate)
-        {
-            others = _clients;
-            _clients = [.. others, client];
-        }
-
+        var others = _clients.Add(client);
         SendToAll(others, Encoding.UTF8.GetBytes($"* {client.Id} joined\n"));
     }
 
     public void Leave(LineChatClient client)
     {
-        LineChatClient[] remaining;
-        lock (_gate)
+        if (_clients.Remove(client) is { } remaining)
         {
-            if (ImmutableArrays.Without(_clients, client) is not { } without)
-            {
-                return;
-            }
-            remaining = without;
-            _clients = remaining;
+            SendToAll(remaining, Encoding.UTF8.GetBytes($"* {client.Id} left\n"));
         }
-
-        SendToAll(remaining, Encoding.UTF8.GetBytes($"* {client.Id} left\n"));
     }
 
     /// <summary>Sends "client-N: line\n" to every client but the sender; the line has no end-of-line.</summary>
     public void Relay(LineChatClient sender, in ReadOnlySequence<byte> line)
     {
-        var clients = Volatile.Read(ref _clients);
+        var clients = _clients.Members;
         if (clients.Length < 2)
         {
             return;

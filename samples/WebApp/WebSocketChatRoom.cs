@@ -13,10 +13,7 @@ internal sealed class WebSocketChatRoom(IHostApplicationLifetime lifetime, ILogg
     public const int MaxNameLength = 32;
 
     private readonly ILogger _logger = loggerFactory.CreateLogger(Log.Category);
-    private readonly Lock _gate = new();
-
-    // Copy-on-write, as in the TCP room: fan-out reads a snapshot without a lock.
-    private WebSocketChatClient[] _clients = [];
+    private readonly ChatRoster<WebSocketChatClient> _clients = new();
     private int _lastGuest;
 
     public async Task HandleAsync(HttpContext context)
@@ -54,36 +51,22 @@ internal sealed class WebSocketChatRoom(IHostApplicationLifetime lifetime, ILogg
 
     public void Join(WebSocketChatClient client)
     {
-        WebSocketChatClient[] others;
-        lock (_gate)
-        {
-            others = _clients;
-            _clients = [.. others, client];
-        }
-
+        var others = _clients.Add(client);
         Log.WebSocketClientJoined(_logger, client.Name);
         SendToAllBut(others, sender: null, $"* {client.Name} joined");
     }
 
     public void Leave(WebSocketChatClient client)
     {
-        WebSocketChatClient[] remaining;
-        lock (_gate)
+        if (_clients.Remove(client) is { } remaining)
         {
-            if (ImmutableArrays.Without(_clients, client) is not { } without)
-            {
-                return;
-            }
-            remaining = without;
-            _clients = remaining;
+            Log.WebSocketClientLeft(_logger, client.Name);
+            SendToAllBut(remaining, sender: null, $"* {client.Name} left");
         }
-
-        Log.WebSocketClientLeft(_logger, client.Name);
-        SendToAllBut(remaining, sender: null, $"* {client.Name} left");
     }
 
     public void Relay(WebSocketChatClient sender, string text) =>
-        SendToAllBut(Volatile.Read(ref _clients), sender, $"{sender.Name}: {text}");
+        SendToAllBut(_clients.Members, sender, $"{sender.Name}: {text}");
 
     private static void SendToAllBut(WebSocketChatClient[] clients, WebSocketChatClient? sender, string text)
     {
