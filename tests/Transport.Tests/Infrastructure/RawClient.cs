@@ -35,23 +35,8 @@ internal sealed class RawClient : IDisposable
 
     public Socket Socket { get; }
 
-    public static async Task<RawClient> ConnectAsync(EndPoint endPoint, TimeSpan? timeout = null)
-    {
-        ArgumentNullException.ThrowIfNull(endPoint);
-        var socket = endPoint is IPEndPoint
-            ? new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
-            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            await socket.ConnectAsync(endPoint).WithTimeout(timeout);
-            return new RawClient(socket);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    public static async Task<RawClient> ConnectAsync(EndPoint endPoint, TimeSpan? timeout = null) =>
+        new(await ClientConnections.ConnectSocketAsync(endPoint, timeout));
 
     public Task SendAsync(string ascii) => SendAsync(Encoding.ASCII.GetBytes(ascii));
 

@@ -24,21 +24,8 @@ internal sealed class TcpTestClient : IDisposable
 
     public Socket Socket { get; }
 
-    public static async Task<TcpTestClient> ConnectAsync(EndPoint endPoint)
-    {
-        ArgumentNullException.ThrowIfNull(endPoint);
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(endPoint).WithTimeout();
-            return new TcpTestClient(socket);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    public static async Task<TcpTestClient> ConnectAsync(EndPoint endPoint) =>
+        new(await ClientConnections.ConnectSocketAsync(endPoint));
 
     public Task SendAsync(string text) => SendAsync(Encoding.UTF8.GetBytes(text));
 

@@ -182,25 +182,11 @@ internal sealed class TestServerHost : IAsyncDisposable
         if (Options.Certificate is { } certificate)
         {
             // Trust exactly the server's certificate, nothing else.
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, _) =>
-                presented is not null && presented.GetCertHashString() == certificate.GetCertHashString();
+            handler.SslOptions.RemoteCertificateValidationCallback = new PinnedCertificateValidation(certificate).Validate;
         }
-        if (EndPoint is UnixDomainSocketEndPoint unix)
+        if (Options.UnixSocketPath is { } path)
         {
-            handler.ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await socket.ConnectAsync(unix, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            };
+            handler.ConnectCallback = (_, cancellationToken) => ClientConnections.ConnectUnixAsync(path, cancellationToken);
         }
         return new HttpClient(handler)
         {

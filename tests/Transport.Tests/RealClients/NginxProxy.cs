@@ -52,7 +52,7 @@ internal sealed partial class NginxProxy : IAsyncDisposable
         const int Attempts = 3;
         for (var attempt = 1; ; attempt++)
         {
-            var port = FindFreePort();
+            var port = LoopbackPort.FindFree();
             File.WriteAllText(Path.Combine(directory, "nginx.conf"), CreateConfiguration(directory, unixSocketPath, port, buildInfo));
             List<string> arguments = ["-p", directory + "/", "-c", Path.Combine(directory, "nginx.conf"), "-g", "daemon off;"];
             // -e (1.19.5+) moves the error log of start-up, before the configuration is read, away from the
@@ -134,13 +134,6 @@ internal sealed partial class NginxProxy : IAsyncDisposable
     {
         var match = Version().Match(buildInfo);
         return match.Success && System.Version.Parse(match.Groups[1].Value) >= new Version(1, 19, 5);
-    }
-
-    private static int FindFreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     /// <summary>

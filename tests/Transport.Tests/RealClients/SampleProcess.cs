@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
@@ -106,7 +104,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
         // by somebody else between the check and the bind.
         for (var attempt = 1; ; attempt++)
         {
-            var port = FindFreeLoopbackPort();
+            var port = LoopbackPort.FindFree();
             string[] arguments =
             [
                 "--listen", socketPath, "--listen", $"127.0.0.1:{port}",
@@ -189,13 +187,6 @@ internal sealed partial class SampleProcess : IAsyncDisposable
         return File.Exists(appPath)
             ? appPath
             : throw new InvalidOperationException($"{appPath} not found: the tests project must reference samples/WebApp/WebApp.csproj.");
-    }
-
-    private static int FindFreeLoopbackPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     /// <summary>
