@@ -61,11 +61,7 @@ internal sealed class EchoConnectionHandler(ILoggerFactory loggerFactory) : Conn
                 }
             }
         }
-        catch (ConnectionResetException e)
-        {
-            Log.EchoConnectionEnded(_logger, connection.ConnectionId, e.Message);
-        }
-        catch (ConnectionAbortedException e)
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException)
         {
             Log.EchoConnectionEnded(_logger, connection.ConnectionId, e.Message);
         }

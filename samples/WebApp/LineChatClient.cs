@@ -97,11 +97,7 @@ internal sealed class LineChatClient
                 }
             }
         }
-        catch (ConnectionResetException e)
-        {
-            Log.ChatClientConnectionEnded(_logger, Id, e.Message);
-        }
-        catch (ConnectionAbortedException e)
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException)
         {
             Log.ChatClientConnectionEnded(_logger, Id, e.Message);
         }

@@ -48,11 +48,7 @@ internal sealed class LineChatConnectionHandler(LineChatRoom room, ILoggerFactor
         {
             lineTooLong = await RelayLinesAsync(client, input);
         }
-        catch (ConnectionResetException e)
-        {
-            Log.ChatClientConnectionEnded(_logger, client.Id, e.Message);
-        }
-        catch (ConnectionAbortedException e)
+        catch (Exception e) when (e is ConnectionResetException or ConnectionAbortedException)
         {
             Log.ChatClientConnectionEnded(_logger, client.Id, e.Message);
         }
