@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 
@@ -79,10 +80,7 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
             error = SocketApi.Bind(fd, endPoint);
             if (error == SocketError.AddressAlreadyInUse)
             {
-                throw new AddressInUseException(family == AddressFamily.Unix
-                    ? $"Failed to bind to {endPoint}: the file already exists. If no server uses it any more, delete it, or choose another path."
-                    : $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.",
-                    new SocketException((int)error));
+                throw ListenErrors.AddressInUse(endPoint, new SocketException((int)error));
             }
             ThrowIfFailed(error, endPoint, "binding");
             bound = true;
@@ -117,10 +115,8 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
             {
                 SocketError.OperationAborted =>
                     $"File handle {fd} is not open in this process. Check the handle passed to ListenHandle, or that systemd passed the socket (LISTEN_FDS).",
-                SocketError.NotSocket or SocketError.OperationNotSupported =>
-                    $"File handle {fd} is not a socket. Pass the fd of a bound stream socket (ListenHandle, or a systemd socket unit with ListenStream=).",
-                SocketError.SocketNotSupported =>
-                    $"File handle {fd} is not a stream socket. Kestrel serves TCP and Unix stream sockets only.",
+                SocketError.NotSocket or SocketError.OperationNotSupported => ListenErrors.HandleNotASocket(endPoint.FileHandle),
+                SocketError.SocketNotSupported => ListenErrors.HandleNotAStreamSocket(endPoint.FileHandle),
                 SocketError.AddressFamilyNotSupported =>
                     $"File handle {fd} is a socket of a family other than IPv4, IPv6 or Unix.",
                 _ => $"File handle {fd} cannot be used: {Describe(error)}.",

@@ -86,9 +86,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
-            throw new AddressInUseException(endPoint.AddressFamily == AddressFamily.Unix
-                ? $"Failed to bind to {endPoint}: the file already exists. If no server uses it any more, delete it, or choose another path."
-                : $"Failed to bind to {endPoint}: the address is already in use. Stop the process that uses it or choose another port.", ex);
+            throw ListenErrors.AddressInUse(endPoint, ex);
         }
         // Other SocketExceptions propagate as they are: not IOExceptions, so Kestrel's localhost and any-IP
         // fallbacks keep working on hosts without IPv6.
@@ -110,8 +108,8 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
                 var type = socket.SocketType;
                 socket.Dispose();
                 throw new NotSupportedException(type == SocketType.Unknown
-                    ? $"File handle {endPoint.FileHandle} is not a socket. Pass the handle of a bound stream socket (ListenHandle, or a systemd socket unit with ListenStream=)."
-                    : $"File handle {endPoint.FileHandle} is not a stream socket. Kestrel serves TCP and Unix stream sockets only.");
+                    ? ListenErrors.HandleNotASocket(endPoint.FileHandle)
+                    : ListenErrors.HandleNotAStreamSocket(endPoint.FileHandle));
             }
             return socket;
         }
