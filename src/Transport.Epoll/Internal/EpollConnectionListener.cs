@@ -170,7 +170,8 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             {
                 _ = SocketApi.SetNoDelay(fd);
             }
-            EndPoint? localEndPoint = SocketApi.GetLocalEndPoint(fd);
+            // A Unix socket connection's local address is the listener's own path: no getsockname needed.
+            EndPoint? localEndPoint = _listenSocket.IsIP ? SocketApi.GetLocalEndPoint(fd) : EndPoint;
             var reactor = (EpollReactor)Reactors.Next();
             var connection = new EpollConnection(fd, reactor, _settings, localEndPoint, remoteEndPoint);
             connection.Start();
