@@ -31,6 +31,12 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Information, "{Transport} transport serves h2c {Address}", EventName = "TransportServesH2c")]
     public static partial void TransportServesH2c(ILogger logger, string transport, string address);
 
+    // Deliberately not "... transport ...": tests and benchmarks/run.sh match the "<name> transport serves" lines.
+    [LoggerMessage(7, LogLevel.Information,
+        "Inline scheduling is on for {Transport}: application code runs on the I/O threads, not the thread pool (--unsafe-prefer-inline-scheduling)",
+        EventName = "InlineSchedulingOn")]
+    public static partial void InlineSchedulingOn(ILogger logger, string transport);
+
     [LoggerMessage(10, LogLevel.Debug, "Echo connection {ConnectionId} ended by the peer: {Reason}", EventName = "EchoConnectionEnded")]
     public static partial void EchoConnectionEnded(ILogger logger, string connectionId, string reason);
 

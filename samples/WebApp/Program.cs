@@ -3,6 +3,7 @@
 //
 //   dotnet run --project samples/WebApp -c Release                      # epoll on http://127.0.0.1:5000
 //   --transport epoll|select|default|sockets                            # TRANSPORT=sockets works too
+//   --unsafe-prefer-inline-scheduling true                              # handlers on the I/O threads (default false)
 //   --urls http://127.0.0.1:8080      curl http://127.0.0.1:8080/plaintext                  (HTTP/1.1)
 //   --unix-socket /tmp/webapp.sock    curl --unix-socket /tmp/webapp.sock http://localhost/plaintext
 //   --h2c-port 5002                   curl --http2-prior-knowledge http://127.0.0.1:5002/plaintext

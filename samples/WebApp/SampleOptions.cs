@@ -16,6 +16,7 @@ internal sealed class SampleOptions
     public const string H2cPortKey = "h2c-port";
     public const string EchoPortKey = "echo-port";
     public const string ChatPortKey = "chat-port";
+    public const string UnsafePreferInlineSchedulingKey = "unsafe-prefer-inline-scheduling";
 
     private const string DefaultUrl = "http://127.0.0.1:5000";
 
@@ -27,6 +28,7 @@ internal sealed class SampleOptions
         int? httpsPort,
         int? echoPort,
         int? chatPort,
+        bool unsafePreferInlineScheduling,
         bool hasConfiguredCertificate,
         bool activatedBySystemd)
     {
@@ -37,6 +39,7 @@ internal sealed class SampleOptions
         HttpsPort = httpsPort;
         EchoPort = echoPort;
         ChatPort = chatPort;
+        UnsafePreferInlineScheduling = unsafePreferInlineScheduling;
         HasConfiguredCertificate = hasConfiguredCertificate;
         ActivatedBySystemd = activatedBySystemd;
     }
@@ -59,6 +62,12 @@ internal sealed class SampleOptions
     public int? EchoPort { get; }
 
     public int? ChatPort { get; }
+
+    /// <summary>
+    /// <c>--unsafe-prefer-inline-scheduling</c>: the transport's <c>UnsafePreferInlineScheduling</c> (the reactor
+    /// transports' options, or Kestrel's <c>SocketTransportOptions</c>), so benchmarks can compare both schedulings.
+    /// </summary>
+    public bool UnsafePreferInlineScheduling { get; }
 
     /// <summary>True when <c>Kestrel:Certificates:Default</c> names a certificate, which then replaces the generated one.</summary>
     public bool HasConfiguredCertificate { get; }
@@ -119,6 +128,7 @@ internal sealed class SampleOptions
             httpsPort,
             echoPort,
             chatPort,
+            ReadSwitch(configuration, UnsafePreferInlineSchedulingKey),
             configuration.GetSection("Kestrel:Certificates:Default").Exists(),
             activatedBySystemd);
     }
@@ -145,6 +155,23 @@ internal sealed class SampleOptions
 
         throw new SampleOptionException(
             $"Invalid value '{value}' for --{key}: give a TCP port number from 0 to {IPEndPoint.MaxPort} (0 picks any free port).");
+    }
+
+    /// <summary>A true/false switch; not given is false.</summary>
+    private static bool ReadSwitch(IConfiguration configuration, string key)
+    {
+        var value = configuration[key];
+        if (value is null)
+        {
+            return false;
+        }
+
+        if (bool.TryParse(value.Trim(), out var on))
+        {
+            return on;
+        }
+
+        throw new SampleOptionException($"Invalid value '{value}' for --{key}: give true or false (default: false).");
     }
 
     /// <summary>Two switches on one fixed loopback port would fail later as "address in use", less clearly.</summary>

@@ -5,9 +5,9 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 namespace WebApp;
 
 /// <summary>
-/// Once the server has bound everything: logs one line per endpoint with its real address and fills
-/// <see cref="SampleEndpoints"/>, so people (and the benchmark script) see which transport serves what, and tests
-/// find the ports.
+/// Once the server has bound everything: logs one line per endpoint with its real address (preceded by one line
+/// when inline scheduling is on) and fills <see cref="SampleEndpoints"/>, so people (and the benchmark script) see
+/// which transport serves what, and how, and tests find the ports.
 /// </summary>
 internal sealed class StartupReport(
     IServer server,
@@ -40,6 +40,11 @@ internal sealed class StartupReport(
 
         var httpAddresses = new List<Uri>();
         var transport = options.Transport;
+        if (options.UnsafePreferInlineScheduling)
+        {
+            Log.InlineSchedulingOn(_logger, transport.Name);
+        }
+
         foreach (var address in server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
             if (reportedApart.Contains(address))

@@ -11,11 +11,14 @@ namespace WebApp;
 /// This is the one place that knows them: a new transport is one more entry in <see cref="All"/>.
 /// </summary>
 /// <param name="Name">The value of the <c>transport</c> option.</param>
-/// <param name="Apply">Registers the transport on the web host.</param>
+/// <param name="Apply">
+/// Registers the transport on the web host; the flag is <c>--unsafe-prefer-inline-scheduling</c>, which the
+/// transport's options take as <c>UnsafePreferInlineScheduling</c>.
+/// </param>
 /// <param name="WhyNotServing">
 /// Given a bound address, null when this transport serves it, otherwise why Kestrel's Sockets transport does.
 /// </param>
-internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Apply, Func<string, string?> WhyNotServing)
+internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, bool> Apply, Func<string, string?> WhyNotServing)
 {
     public const string ConfigurationKey = "transport";
 
@@ -23,13 +26,13 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder> Appl
     public static readonly IReadOnlyList<TransportChoice> All =
     [
         // The reactor transports bind IP endpoints and Unix domain sockets alike; off Linux, epoll binds nothing.
-        new("epoll", static webHost => webHost.UseEpollTransport(), static _ =>
+        new("epoll", static (webHost, inline) => webHost.UseEpollTransport(o => o.UnsafePreferInlineScheduling = inline), static _ =>
             !EpollTransportFactory.IsSupported ? "it is not supported on this platform" : null),
-        new("select", static webHost => webHost.UseSelectTransport(), static _ => null),
-        // The best multiplexer of this platform: epoll on Linux, select elsewhere.
-        new("default", static webHost => webHost.UseDefaultReactorTransport(), static _ => null),
-        // Kestrel's own transport, registered by CreateSlimBuilder already: nothing to add.
-        new("sockets", static _ => { }, static _ => null),
+        new("select", static (webHost, inline) => webHost.UseSelectTransport(o => o.UnsafePreferInlineScheduling = inline), static _ => null),
+        // The best multiplexer of this platform: epoll on Linux, select elsewhere (the options both share).
+        new("default", static (webHost, inline) => webHost.UseDefaultReactorTransport(o => o.UnsafePreferInlineScheduling = inline), static _ => null),
+        // Kestrel's own transport, registered by CreateSlimBuilder already: only its options to set.
+        new("sockets", static (webHost, inline) => webHost.UseSockets(o => o.UnsafePreferInlineScheduling = inline), static _ => null),
     ];
 
     public static bool TryFind(string? value, [NotNullWhen(true)] out TransportChoice? choice)

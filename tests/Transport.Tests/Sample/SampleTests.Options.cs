@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using WebApp;
 using Xunit;
 
@@ -17,6 +18,8 @@ public abstract partial class SampleTests
     [InlineData("--h2c-port", "http", "h2c-port")]
     [InlineData("--https-port", "70000", "https-port")]
     [InlineData("--unix-socket", "", "unix-socket")]
+    [InlineData("--unsafe-prefer-inline-scheduling", "yes", "unsafe-prefer-inline-scheduling")]
+    [InlineData("--unsafe-prefer-inline-scheduling", "", "unsafe-prefer-inline-scheduling")]
     public void Create_InvalidOption_ThrowsSampleOptionExceptionNamingTheOption(string option, string value, string name)
     {
         // Act
@@ -32,6 +35,22 @@ public abstract partial class SampleTests
             Assert.Contains("select", error.Message, StringComparison.Ordinal);
             Assert.Contains("sockets", error.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task Start_UnsafePreferInlineScheduling_ServesAndLogsIt()
+    {
+        // Arrange
+        var server = await StartAsync("--unsafe-prefer-inline-scheduling", "true");
+        using var client = server.CreateHttpClient();
+
+        // Act
+        var body = await client.GetStringAsync(new Uri("/plaintext", UriKind.Relative)).WithTimeout();
+
+        // Assert: served inline, and the log says so (benchmarks/run.sh waits for this line for its ":inline" specs).
+        Assert.Equal("Hello, World!", body);
+        Assert.Contains(server.Logs.Entries, e => e.Category == "WebApp" && e.Level == LogLevel.Information
+            && e.Message.StartsWith($"Inline scheduling is on for {Transport}:", StringComparison.Ordinal));
     }
 
     [Fact]
