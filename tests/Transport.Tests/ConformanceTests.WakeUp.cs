@@ -64,6 +64,49 @@ public abstract partial class ConformanceTests
         Assert.All(latencies, latency => Assert.True(latency < promptly, $"A chunk took {latency.TotalMilliseconds:F1} ms."));
     }
 
+    // A thread-pool thread that flushes and then blocks (synchronous work after a flush, sync-over-async): its
+    // output must not wait for the end of its work item, even where sends are deferred to that point.
+    [Fact]
+    public async Task ResponseChunk_FlushedOnThreadPoolThenProducerBlocks_ReachesClientWhileItBlocks()
+    {
+        const int Rounds = 10;
+        var promptly = TimeSpan.FromSeconds(2);
+        var chunkSeen = new SemaphoreSlim(0);
+        var nextChunk = new SemaphoreSlim(0);
+        var blockedTooLong = 0;
+        var server = await StartServerAsync(app =>
+            app.MapGet("/push-then-block", (RequestDelegate)(async ctx =>
+            {
+                await ctx.Response.StartAsync();
+                await ctx.Response.Body.FlushAsync();
+                for (int i = 0; i < Rounds; i++)
+                {
+                    await nextChunk.WaitAsync(TimeoutExtensions.DefaultTimeout);
+                    await ctx.Response.Body.WriteAsync(Encoding.ASCII.GetBytes($"<chunk-{i}>"));
+                    await ctx.Response.Body.FlushAsync();
+                    // Blocks this thread-pool thread until the client has the chunk.
+                    if (!chunkSeen.Wait(promptly))
+                    {
+                        Interlocked.Increment(ref blockedTooLong);
+                    }
+                }
+            })));
+
+        using var client = await server.ConnectAsync();
+        await client.SendAsync("GET /push-then-block HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        var received = new StringBuilder();
+        await ReadUntilAsync(client, received, "\r\n\r\n", TimeoutExtensions.DefaultTimeout);
+
+        for (int i = 0; i < Rounds; i++)
+        {
+            nextChunk.Release();
+            await ReadUntilAsync(client, received, $"<chunk-{i}>", TimeoutExtensions.DefaultTimeout);
+            chunkSeen.Release();
+        }
+
+        Assert.Equal(0, Volatile.Read(ref blockedTooLong));
+    }
+
     private static async Task ReadUntilAsync(RawClient client, StringBuilder received, string marker, TimeSpan timeout)
     {
         var buffer = new byte[4096];

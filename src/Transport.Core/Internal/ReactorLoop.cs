@@ -15,7 +15,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// work → continue reads that yielded for fairness → flush deferred sends. Deferring sends to the end of the
 /// iteration lets responses produced by several continuations leave in one gathered send.
 /// </remarks>
-internal abstract class ReactorLoop : PipeScheduler
+internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
 {
     // Reads of one connection per readiness event before yielding to the others; the rest is resumed in the
     // next iteration so that one fast uploader cannot starve a reactor's other connections.
@@ -27,11 +27,15 @@ internal abstract class ReactorLoop : PipeScheduler
     private readonly PendingConnections _pendingSends = new();
     private readonly PendingConnections _pendingReceives = new();
     private int _connectionCount;
+    private int _threadId;
     private volatile bool _stopRequested;
 
     // 1 while the thread is (about to be) blocked in the backend wait with an infinite timeout. A poster that
     // flips it back to 0 owns the wake-up; everyone else skips the syscall.
     private int _blocked;
+
+    // 1 while a deferred wake-up (this reactor as a thread-pool work item) is queued.
+    private int _deferredWakeQueued;
 
     protected ReactorLoop(string name, MemoryPool<byte> memoryPool, ILogger logger)
     {
@@ -51,6 +55,15 @@ internal abstract class ReactorLoop : PipeScheduler
 
     public ILogger Logger => _logger;
 
+    /// <summary>
+    /// True while the thread waits for readiness with nothing else to do: work posted now costs a wake-up (a
+    /// syscall, and on a busy core a context switch). A hint only: it may change right after it was read.
+    /// </summary>
+    public bool IsWaiting => Volatile.Read(ref _blocked) == 1;
+
+    /// <summary>True on this reactor's own thread.</summary>
+    public bool IsCurrentThread => Environment.CurrentManagedThreadId == _threadId;
+
     public void Start() => _thread.Start(this);
 
     /// <summary>
@@ -66,6 +79,31 @@ internal abstract class ReactorLoop : PipeScheduler
     public override void Schedule(Action<object?> action, object? state)
     {
         _workQueue.Enqueue(new WorkItem(action, state));
+        if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// Posts work that may wait until the thread pool has run what is queued now: the wake-up this needs is queued
+    /// behind that work, once for all that is posted meanwhile, so a burst of output from thread-pool threads
+    /// costs one wake-up instead of one per item. A reactor that runs meanwhile picks the work up at no cost.
+    /// </summary>
+    public void ScheduleWithDeferredWake(Action<object?> action, object? state)
+    {
+        _workQueue.Enqueue(new WorkItem(action, state));
+        if (Interlocked.Exchange(ref _deferredWakeQueued, 1) == 0)
+        {
+            System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    /// <summary>The deferred wake-up: runs on the thread pool, behind the work that was queued before it.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        // Reset first: work posted from now on queues another wake-up, so none is lost.
+        Volatile.Write(ref _deferredWakeQueued, 0);
         if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
         {
             Wake();
@@ -98,6 +136,7 @@ internal abstract class ReactorLoop : PipeScheduler
 
     private void Run()
     {
+        _threadId = Environment.CurrentManagedThreadId;
         try
         {
             while (true)

@@ -13,9 +13,14 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
     // iovecs per sendmsg. 64 blocks of 4 KiB exceed a typical socket send buffer, so more would rarely be taken.
     public const int MaxIoVectors = 64;
 
+    // Scratch for pinning the segments of one gathered send, per thread: the reactor and thread-pool threads send.
+    [ThreadStatic]
+    private static MemoryHandle[]? t_sendPins;
+
     private readonly int _fd;
     private readonly EpollReactor _reactor;
     private ulong _token;
+    private FileDescriptorLease _lease;
 
     public EpollConnection(int fd, EpollReactor reactor, ConnectionSettings settings, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
         : base(reactor, settings, localEndPoint, remoteEndPoint)
@@ -49,8 +54,27 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
 
     protected override IoResult Send(in ReadOnlySequence<byte> buffer)
     {
+        if (!_lease.TryAcquire())
+        {
+            return IoResult.Failed(SocketError.OperationAborted); // closed by the reactor meanwhile
+        }
+        try
+        {
+            return SendGathered(buffer);
+        }
+        finally
+        {
+            if (_lease.Release())
+            {
+                SocketApi.Close(_fd);
+            }
+        }
+    }
+
+    private IoResult SendGathered(in ReadOnlySequence<byte> buffer)
+    {
         iovec* vectors = stackalloc iovec[MaxIoVectors];
-        MemoryHandle[] pins = _reactor.SendPins;
+        MemoryHandle[] pins = t_sendPins ??= new MemoryHandle[MaxIoVectors];
         SequencePosition position = buffer.Start;
         long total = 0;
 
@@ -113,6 +137,9 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
             SocketApi.ShutdownBoth(_fd);
         }
         _reactor.Unregister(_fd, _token);
-        SocketApi.Close(_fd);
+        if (_lease.MarkClosed())
+        {
+            SocketApi.Close(_fd);
+        }
     }
 }

@@ -35,9 +35,6 @@ internal sealed unsafe class EpollReactor : ReactorLoop
         _events = NativeMemory.Alloc(EventBufferLength, (nuint)EpollApi.EventSize);
     }
 
-    /// <summary>Scratch for pinning the segments of one gathered send; reactor thread only.</summary>
-    internal MemoryHandle[] SendPins { get; } = new MemoryHandle[EpollConnection.MaxIoVectors];
-
     public static EpollReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger)
     {
         SocketError error = EpollApi.Create(out int epollFd);

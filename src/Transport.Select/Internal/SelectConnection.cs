@@ -15,6 +15,10 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
     // Segments per gathered send: 64 blocks of 4 KiB exceed a typical socket send buffer.
     public const int MaxSegments = 64;
 
+    // Scratch for gathering the segments of one send, per thread: the reactor and thread-pool threads send.
+    [ThreadStatic]
+    private static List<ArraySegment<byte>>? t_sendSegments;
+
     private readonly SelectReactor _reactor;
 
     public SelectConnection(Socket socket, SelectReactor reactor, ConnectionSettings settings)
@@ -48,7 +52,20 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
 
     protected override IoResult Send(in ReadOnlySequence<byte> buffer)
     {
-        List<ArraySegment<byte>> segments = _reactor.SendSegments;
+        try
+        {
+            return SendGathered(buffer);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed by the reactor while a thread-pool thread was sending; the Socket's handle kept the fd safe.
+            return IoResult.Failed(SocketError.OperationAborted);
+        }
+    }
+
+    private IoResult SendGathered(in ReadOnlySequence<byte> buffer)
+    {
+        List<ArraySegment<byte>> segments = t_sendSegments ??= new List<ArraySegment<byte>>(MaxSegments);
         SequencePosition position = buffer.Start;
         long total = 0;
 
@@ -65,7 +82,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
                 if (!MemoryMarshal.TryGetArray(memory, out ArraySegment<byte> array))
                 {
                     // Memory not backed by an array (a native pool): send what is gathered, then this one alone.
-                    IoResult gathered = SendGathered(segments, batchLength, ref total);
+                    IoResult gathered = SendSegments(segments, batchLength, ref total);
                     if (!gathered.IsSuccess)
                     {
                         return gathered;
@@ -91,7 +108,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
             {
                 return IoResult.Done(total);
             }
-            IoResult result = SendGathered(segments, batchLength, ref total);
+            IoResult result = SendSegments(segments, batchLength, ref total);
             if (!result.IsSuccess)
             {
                 return result;
@@ -99,7 +116,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
         }
     }
 
-    private IoResult SendGathered(List<ArraySegment<byte>> segments, long batchLength, ref long total)
+    private IoResult SendSegments(List<ArraySegment<byte>> segments, long batchLength, ref long total)
     {
         if (segments.Count == 0)
         {

@@ -24,9 +24,6 @@ internal sealed class SelectReactor : ReactorLoop
         _wake = wake;
     }
 
-    /// <summary>Scratch for gathering the segments of one send; reactor thread only.</summary>
-    internal List<ArraySegment<byte>> SendSegments { get; } = new(SelectConnection.MaxSegments);
-
     public static SelectReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger)
     {
         WakeSocketPair wake;

@@ -1,0 +1,332 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+// The send side: output pipe → socket. One owner at a time (SendState): the reactor, or the thread-pool thread
+// that flushed the output. The state is read by the reactor while another thread may own it, hence the volatile int.
+internal abstract partial class ReactorConnection : IThreadPoolWorkItem
+{
+    // Gathered sends one thread-pool work item makes before it yields the thread to other work.
+    private const int MaxSendsPerWorkItem = 16;
+
+    private static readonly Action<object?> s_takeBackSend = static s => ((ReactorConnection)s!).TakeBackSend();
+    private static readonly Action<object?> s_handleOutputReadOnReactor = static s => ((ReactorConnection)s!).HandleOutputReadOnReactor();
+
+    private readonly Action _onOutputReadCompleted;
+    private int _sendState;
+    private ValueTaskAwaiter<ReadResult> _readAwaiter;
+    // Valid in Queued only.
+    private ReadResult _pendingSend;
+    // What a thread-pool owner hands back besides the send side itself; read once by the reactor.
+    private Exception? _handedBackOutputError;
+    private SocketError _handedBackSendError;
+
+    internal SendState SendSide => (SendState)Volatile.Read(ref _sendState);
+
+    /// <summary>Whether unsent output waits for the socket to become writable. Reactor thread only.</summary>
+    internal bool IsWaitingForWritable => !_socketClosed && SendSide == SendState.WaitingForWritable;
+
+    protected void OnWritable()
+    {
+        if (SendSide == SendState.WaitingForWritable)
+        {
+            MoveTo(SendState.Idle);
+            ReadOutput();
+        }
+    }
+
+    /// <summary>Moves the send side on; only its owner calls this.</summary>
+    private void MoveTo(SendState next)
+    {
+        SendState current = SendSide;
+        if (!SendStates.CanMove(current, next))
+        {
+            ThrowIllegalMove(current, next);
+        }
+        Volatile.Write(ref _sendState, (int)next);
+    }
+
+    /// <summary>Reads the output pipe on the reactor (state Idle).</summary>
+    private void ReadOutput()
+    {
+        if (_socketClosed)
+        {
+            return; // Shutdown completes the send side
+        }
+#pragma warning disable CA2012 // consumed exactly once, as the flush awaiter of the receive side
+        _readAwaiter = _outputReader.ReadAsync().GetAwaiter();
+#pragma warning restore CA2012
+        if (_readAwaiter.IsCompleted)
+        {
+            HandleOutputRead();
+            return;
+        }
+        // From here on the continuation owns the send side; it may already be running on another thread.
+        MoveTo(SendState.AwaitingOutput);
+        _readAwaiter.UnsafeOnCompleted(_onOutputReadCompleted);
+    }
+
+    /// <summary>
+    /// The output pipe has something (or was completed or cancelled). Runs inline on the thread that caused it:
+    /// the application's thread inside its FlushAsync or Complete, or the reactor.
+    /// </summary>
+    private void OnOutputReadCompleted()
+    {
+        if (_reactor.IsCurrentThread)
+        {
+            MoveTo(SendState.Idle);
+            HandleOutputRead();
+        }
+        else if (!Thread.CurrentThread.IsThreadPoolThread || !_reactor.IsWaiting)
+        {
+            // A dedicated thread of the application's: the reactor sends, within one iteration. Or the reactor is
+            // busy anyway: posting costs no wake-up, and it gathers what this and other connections write before
+            // it sends.
+            MoveTo(SendState.ToReactor);
+            _reactor.Schedule(s_handleOutputReadOnReactor, this);
+        }
+        else if (ThreadPool.PendingWorkItemCount == 0)
+        {
+            // A lone response: waking the reactor for it would cost an eventfd write and a context switch. Send
+            // from this thread instead, from its local queue: that runs right after the producer's current work
+            // item, so every response that work item writes (a pipelined batch) leaves in one send; an idle worker
+            // may steal it sooner, so a producer that blocks after flushing does not hold its output back.
+            MoveTo(SendState.ThreadPool);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+        else
+        {
+            // More work is queued behind this one, likely more responses: let the reactor send them all, woken
+            // once when the thread pool has worked through what is queued now, instead of once per response (a
+            // woken reactor preempts the producer on a busy core and sends each batch in pieces).
+            MoveTo(SendState.ToReactor);
+            _reactor.ScheduleWithDeferredWake(s_handleOutputReadOnReactor, this);
+        }
+    }
+
+    private void HandleOutputReadOnReactor()
+    {
+        MoveTo(SendState.Idle);
+        HandleOutputRead();
+    }
+
+    /// <summary>Handles a completed output read on the reactor (state Idle).</summary>
+    private void HandleOutputRead()
+    {
+        ReadResult result;
+        try
+        {
+            result = _readAwaiter.GetResult();
+        }
+        catch (Exception ex)
+        {
+            // The application completed its output with an error: close abortively, as Sockets does.
+            Shutdown(ex, reset: !s_finOnError);
+            return;
+        }
+
+        if (_socketClosed)
+        {
+            // The read was cancelled by a close that already happened: drop unsent output.
+            _outputReader.AdvanceTo(result.Buffer.End);
+            CompleteSend();
+            return;
+        }
+
+        if (result.IsCanceled || (result.IsCompleted && result.Buffer.IsEmpty))
+        {
+            _outputReader.AdvanceTo(result.Buffer.End);
+            Shutdown(null, reset: false);
+            return;
+        }
+
+        _pendingSend = result;
+        MoveTo(SendState.Queued);
+        _reactor.QueueSend(this);
+    }
+
+    /// <summary>Sends what was queued during the iteration; the reactor calls it at the end of each iteration.</summary>
+    internal void FlushPendingSend()
+    {
+        if (SendSide != SendState.Queued)
+        {
+            return; // a close in this iteration dropped it
+        }
+
+        ReadOnlySequence<byte> buffer = _pendingSend.Buffer;
+        bool outputCompleted = _pendingSend.IsCompleted;
+        _pendingSend = default;
+
+        IoResult result = Send(buffer);
+        if (result.Error == SocketError.WouldBlock)
+        {
+            // Keep the unsent tail in the pipe (consumed = examined = what was sent) and wait for writability;
+            // the output pipe's pause threshold now holds the application back.
+            _outputReader.AdvanceTo(buffer.GetPosition(result.Bytes));
+            MoveTo(SendState.WaitingForWritable);
+            return;
+        }
+
+        _outputReader.AdvanceTo(buffer.End);
+        MoveTo(SendState.Idle);
+        if (!result.IsSuccess)
+        {
+            FailSend(result.Error);
+        }
+        else if (outputCompleted)
+        {
+            Shutdown(null, reset: false);
+        }
+        else
+        {
+            ReadOutput();
+        }
+    }
+
+    /// <summary>Sends on the thread pool (state ThreadPool); anything but a complete send goes back to the reactor.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        try
+        {
+            SendOnThreadPool();
+        }
+        catch (Exception ex) when (SendSide == SendState.ThreadPool)
+        {
+            // A bug, not an I/O error (those are results): the reactor fails the connection instead of the
+            // exception ending the process on a thread-pool thread.
+            _handedBackOutputError = ex;
+            HandBackToReactor();
+        }
+    }
+
+    private void SendOnThreadPool()
+    {
+        for (int sends = 0; ; sends++)
+        {
+            ReadResult result;
+            try
+            {
+                result = _readAwaiter.GetResult();
+            }
+            catch (Exception ex)
+            {
+                _handedBackOutputError = ex;
+                HandBackToReactor();
+                return;
+            }
+
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                // Closing and the end of the output are the reactor's business: leave the output unread for it.
+                // A cancellation comes only from the reactor closing the socket, which it sees when it takes over.
+                _outputReader.AdvanceTo(result.Buffer.Start);
+                HandBackToReactor();
+                return;
+            }
+
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            IoResult sent = Send(buffer);
+            if (!sent.IsSuccess)
+            {
+                // The socket is full (only the reactor sees it become writable, so it retries from here) or failed.
+                bool full = sent.Error == SocketError.WouldBlock;
+                _outputReader.AdvanceTo(full ? buffer.GetPosition(sent.Bytes) : buffer.End);
+                _handedBackSendError = full ? SocketError.Success : sent.Error;
+                HandBackToReactor();
+                return;
+            }
+            _outputReader.AdvanceTo(buffer.End);
+
+#pragma warning disable CA2012 // consumed exactly once, here or in the continuation
+            _readAwaiter = _outputReader.ReadAsync().GetAwaiter();
+#pragma warning restore CA2012
+            if (!_readAwaiter.IsCompleted)
+            {
+                MoveTo(SendState.AwaitingOutput);
+                _readAwaiter.UnsafeOnCompleted(_onOutputReadCompleted);
+                return;
+            }
+            if (sends == MaxSendsPerWorkItem)
+            {
+                // A producer on another thread keeps this one busy: continue in a fresh work item, behind others.
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                return;
+            }
+        }
+    }
+
+    private void HandBackToReactor()
+    {
+        MoveTo(SendState.ToReactor);
+        _reactor.Schedule(s_takeBackSend, this);
+    }
+
+    /// <summary>The reactor takes the send side back from a thread-pool thread.</summary>
+    private void TakeBackSend()
+    {
+        MoveTo(SendState.Idle);
+        Exception? outputError = _handedBackOutputError;
+        SocketError sendError = _handedBackSendError;
+        _handedBackOutputError = null;
+        _handedBackSendError = SocketError.Success;
+
+        if (_socketClosed)
+        {
+            CompleteSend();
+        }
+        else if (outputError is not null)
+        {
+            Shutdown(outputError, reset: !s_finOnError);
+        }
+        else if (sendError != SocketError.Success)
+        {
+            FailSend(sendError);
+        }
+        else
+        {
+            ReadOutput();
+        }
+    }
+
+    private void FailSend(SocketError error)
+    {
+        // The peer is gone: this also ends a receive side that was paused and would never see it otherwise.
+        Shutdown(CreateSocketError(error), reset: !s_finOnError);
+    }
+
+    /// <summary>Ends the send side as part of closing: at once if the reactor owns it, else when it is handed back.</summary>
+    private void EndSend()
+    {
+        switch (SendSide)
+        {
+            case SendState.Completed:
+                return;
+            case SendState.Queued:
+                // Unsent output is dropped on close, as with Sockets.
+                _outputReader.AdvanceTo(_pendingSend.Buffer.End);
+                _pendingSend = default;
+                CompleteSend();
+                return;
+            case SendState.Idle:
+            case SendState.WaitingForWritable:
+                CompleteSend();
+                return;
+            default:
+                // AwaitingOutput, ThreadPool, ToReactor: the owner's current or next read sees the cancellation (a
+                // pending read's continuation runs right here, inline) and the send side comes back to the reactor,
+                // which completes it then. Safe from any state: without a pending read it cancels the next one.
+                _outputReader.CancelPendingRead();
+                return;
+        }
+    }
+
+    private void CompleteSend()
+    {
+        MoveTo(SendState.Completed);
+        _outputReader.Complete();
+        CheckProcessingCompleted();
+    }
+}

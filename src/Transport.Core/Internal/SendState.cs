@@ -1,0 +1,69 @@
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+/// <summary>
+/// Who owns the send side of a <see cref="ReactorConnection"/> (the output pipe's reader and sending on the
+/// socket), and what it waits for. Exactly one thread owns it at a time; only the owner moves it on, and the
+/// hand-over between threads goes through the output pipe (a completed read) or the reactor's work queue, both
+/// of which publish what the previous owner wrote.
+/// </summary>
+/// <remarks>
+/// The legal moves, all made through <see cref="SendStates.CanMove"/>:
+/// <code>
+///   Idle ──ReadAsync pending──▶ AwaitingOutput          Idle ──output read──▶ Queued ──end of iteration──▶ (send)
+///   AwaitingOutput ──continuation on the reactor──▶ Idle
+///   AwaitingOutput ──continuation on a thread-pool thread──▶ ThreadPool
+///   AwaitingOutput ──continuation on any other thread──▶ ToReactor
+///   ThreadPool ──sent everything, next read pending──▶ AwaitingOutput
+///   ThreadPool ──socket full, error, completed or cancelled output──▶ ToReactor ──posted work runs──▶ Idle
+///   (send) ──socket full──▶ WaitingForWritable ──writable──▶ Idle
+///   any ──closed──▶ Completed
+/// </code>
+/// Why the thread-pool state exists: an application flushes from a thread-pool thread. Waking the reactor for
+/// every flush costs an eventfd write and, on a busy core, a context switch that preempts the producer so that
+/// a batch of responses leaves in pieces. Instead the flushing thread sends itself, from a work item queued on
+/// its own local queue, which runs when the producing work item ends (or sooner, on another thread that steals
+/// it): all responses of one work item leave in one gathered send, and the reactor stays asleep. Only the
+/// unusual outcomes (EAGAIN, errors, the end of the output) go back to the reactor, which alone closes sockets.
+/// </remarks>
+internal enum SendState
+{
+    /// <summary>The reactor owns the send side and is not reading the output pipe (before start, or handling a read).</summary>
+    Idle,
+
+    /// <summary>A read of the output pipe is pending; whichever thread runs its continuation becomes the owner.</summary>
+    AwaitingOutput,
+
+    /// <summary>The reactor holds output it has read and sends it at the end of the current iteration.</summary>
+    Queued,
+
+    /// <summary>The socket took less than offered; the reactor resumes when the socket is writable again.</summary>
+    WaitingForWritable,
+
+    /// <summary>A thread-pool thread owns the send side: it sends at the end of its work item.</summary>
+    ThreadPool,
+
+    /// <summary>The send side is on its way back to the reactor (a posted work item takes it over).</summary>
+    ToReactor,
+
+    /// <summary>The output pipe's reader is completed; nothing is sent any more.</summary>
+    Completed,
+}
+
+internal static class SendStates
+{
+    public static bool CanMove(SendState from, SendState to) => (from, to) switch
+    {
+        (SendState.Completed, _) => false,
+        (SendState.Idle, SendState.AwaitingOutput or SendState.Queued or SendState.Completed) => true,
+        (SendState.AwaitingOutput, SendState.Idle or SendState.ThreadPool or SendState.ToReactor) => true,
+        (SendState.ThreadPool, SendState.AwaitingOutput or SendState.ToReactor) => true,
+        (SendState.ToReactor, SendState.Idle) => true,
+        (SendState.Queued, SendState.Idle or SendState.WaitingForWritable or SendState.Completed) => true,
+        (SendState.WaitingForWritable, SendState.Idle or SendState.Completed) => true,
+        _ => false,
+    };
+
+    /// <summary>True when the reactor may complete the send side at once; otherwise the owner hands it back first.</summary>
+    public static bool IsOwnedByReactor(SendState state) =>
+        state is SendState.Idle or SendState.Queued or SendState.WaitingForWritable;
+}

@@ -1,0 +1,315 @@
+using System.IO.Pipelines;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
+using Xunit;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.ReactorCore;
+
+/// <summary>
+/// The transitions of the shared core's receive and send states that matter (ReceiveState.cs, SendState.cs), pinned
+/// on a scripted socket: pause and resume, EAGAIN and writability, closing while output is queued or while a
+/// thread-pool thread is inside a send, and which thread sends.
+/// </summary>
+/// <remarks>
+/// Not run beside other tests: which thread sends depends on whether the thread pool has other work queued, and
+/// these tests pin both cases.
+/// </remarks>
+[Collection(nameof(ConnectionStateTests))]
+public sealed class ConnectionStateTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(10);
+    private readonly ScriptedReactor _reactor = new();
+    private readonly List<ScriptedConnection> _connections = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var connection in _connections)
+        {
+            connection.Abort();
+            await connection.DisposeAsync().WithTimeout();
+        }
+        _reactor.RequestStop();
+    }
+
+    [Fact]
+    public async Task Receive_ApplicationBehind_PausesWithoutReadingAndResumesWithWaitingData()
+    {
+        // Arrange: the input pauses above 8 KiB.
+        var connection = Connect(maxReadBufferSize: 8192);
+        connection.QueueIncoming(new byte[16384]);
+
+        // Act: readable with more than the pause threshold.
+        await connection.SignalReadableAsync().WithTimeout();
+
+        // Assert: paused after draining the socket; a readiness event while paused reads nothing.
+        Assert.Equal(ReceiveState.Paused, connection.ReceiveSide);
+        int receivesWhilePaused = connection.ReceiveCalls;
+        connection.QueueIncoming(Encoding.ASCII.GetBytes("tail"));
+        await connection.SignalReadableAsync().WithTimeout();
+        Assert.Equal(ReceiveState.PausedReadable, connection.ReceiveSide);
+        Assert.Equal(receivesWhilePaused, connection.ReceiveCalls);
+
+        // The application catches up: the reactor resumes and reads what waited, without a new readiness event.
+        long received = await ReadInputAsync(connection, 16384 + 4);
+        Assert.Equal(16384 + 4, received);
+        await _reactor.IterationAsync().WithTimeout();
+        Assert.Equal(ReceiveState.WaitingForData, connection.ReceiveSide);
+    }
+
+    [Fact]
+    public async Task Receive_ReadinessWithNothingToRead_StaysWaitingForData()
+    {
+        var connection = Connect();
+
+        await connection.SignalReadableAsync().WithTimeout();
+
+        Assert.Equal(ReceiveState.WaitingForData, connection.ReceiveSide);
+        Assert.Equal(1, connection.ReceiveCalls);
+    }
+
+    [Fact]
+    public async Task Send_FlushOnThreadPoolWhileReactorWaits_SentByThatThreadWithoutWakingTheReactor()
+    {
+        // Arrange
+        var connection = Connect();
+        await _reactor.IterationAsync().WithTimeout();
+        Assert.Equal(SendState.AwaitingOutput, connection.SendSide);
+        int wakesBefore = _reactor.Wakes;
+
+        // Act: a thread-pool work item writes and flushes 16 responses (a pipelined batch).
+        await Task.Run(async () =>
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes($"response-{i:D2};"));
+            }
+        }).WithTimeout();
+
+        // Assert: one gathered send, from a thread-pool thread, and the reactor slept through it.
+        Assert.True(SpinWait.SpinUntil(() => connection.SentBytes.Length == 16 * 12, Soon), "The responses were not sent.");
+        Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.AwaitingOutput, Soon), $"Send side is {connection.SendSide}.");
+        var send = Assert.Single(connection.Sends);
+        Assert.True(send.OnThreadPool && !send.OnReactor, "The send did not run on the flushing thread-pool thread.");
+        Assert.Equal(16 * 12, send.Offered);
+        Assert.Equal(wakesBefore, _reactor.Wakes);
+    }
+
+    [Fact]
+    public async Task Send_FlushesOfManyConnectionsInOneWorkItem_ReactorWokenOnceSendsThemAll()
+    {
+        // Arrange
+        var connections = Enumerable.Range(0, 8).Select(_ => Connect()).ToArray();
+        await _reactor.IterationAsync().WithTimeout();
+        int wakesBefore = _reactor.Wakes;
+
+        // Act: one work item answers every connection. The first response is a lone one (nothing else queued) and
+        // its thread sends it; from then on work is queued behind, so the others go to the reactor, woken once
+        // when the thread pool is through with what was queued.
+        await Task.Run(async () =>
+        {
+            foreach (var connection in connections)
+            {
+                await connection.Transport.Output.WriteAsync("response"u8.ToArray());
+            }
+        }).WithTimeout();
+
+        // Assert
+        foreach (var connection in connections)
+        {
+            Assert.True(SpinWait.SpinUntil(() => connection.SentBytes.Length == 8, Soon), "A response was not sent.");
+        }
+        Assert.True(connections[0].Sends[0].OnThreadPool, "The lone response was not sent by its thread.");
+        Assert.All(connections[1..], c => Assert.True(Assert.Single(c.Sends).OnReactor, "A response queued behind others was not sent by the reactor."));
+        // Once, unless an idle worker ran the deferred wake-up between two flushes; never once per response.
+        Assert.InRange(_reactor.Wakes - wakesBefore, 1, connections.Length / 2);
+    }
+
+    [Fact]
+    public async Task ScheduleWithDeferredWake_BurstFromThreadPool_RunsAllWithFewWakes()
+    {
+        await _reactor.IterationAsync().WithTimeout();
+        int wakesBefore = _reactor.Wakes;
+        const int Posts = 64;
+        int ran = 0;
+        var allRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        await Task.Run(() =>
+        {
+            for (int i = 0; i < Posts; i++)
+            {
+                _reactor.ScheduleWithDeferredWake(_ =>
+                {
+                    if (++ran == Posts)
+                    {
+                        allRan.SetResult();
+                    }
+                }, null);
+            }
+        }).WithTimeout();
+
+        await allRan.Task.WithTimeout();
+        Assert.InRange(_reactor.Wakes - wakesBefore, 1, Posts / 4);
+    }
+
+    [Fact]
+    public async Task Send_FlushOnForeignThread_SentByReactor()
+    {
+        var connection = Connect();
+        await _reactor.IterationAsync().WithTimeout();
+
+        var writer = new Thread(() => connection.Transport.Output.WriteAsync("lone"u8.ToArray()).AsTask().GetAwaiter().GetResult());
+        writer.Start();
+        Assert.True(writer.Join(Soon));
+
+        Assert.True(SpinWait.SpinUntil(() => connection.SentBytes.Length == 4, Soon), "The response was not sent.");
+        Assert.True(Assert.Single(connection.Sends).OnReactor, "A dedicated thread's output must be sent by the reactor.");
+    }
+
+    [Fact]
+    public async Task Send_SocketFull_WaitsForWritableThenSendsTheRestInOrder()
+    {
+        // Arrange: the socket takes 10 bytes, then reports WouldBlock.
+        var connection = Connect();
+        await _reactor.IterationAsync().WithTimeout();
+        connection.SendCapacity = 10;
+        byte[] payload = Enumerable.Range(0, 100).Select(i => (byte)i).ToArray();
+
+        // Act: flushed on the thread pool; the partial send goes back to the reactor, which retries and waits.
+        await Task.Run(async () => await connection.Transport.Output.WriteAsync(payload)).WithTimeout();
+        Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.WaitingForWritable, Soon), $"Send side is {connection.SendSide}.");
+        Assert.Equal(payload[..10], connection.SentBytes);
+
+        connection.SendCapacity = long.MaxValue;
+        await connection.SignalWritableAsync().WithTimeout();
+        await _reactor.IterationAsync().WithTimeout();
+
+        // Assert
+        Assert.Equal(payload, connection.SentBytes);
+        Assert.Equal(SendState.AwaitingOutput, connection.SendSide);
+    }
+
+    [Fact]
+    public async Task Close_WhileWaitingForWritable_DropsOutputAndReleasesTheApplication()
+    {
+        // Arrange: a small output limit so that the application's flush waits for the socket.
+        var connection = Connect(maxWriteBufferSize: 1024);
+        await _reactor.IterationAsync().WithTimeout();
+        connection.SendCapacity = 0;
+        ValueTask<FlushResult> flush = default;
+        await Task.Run(() => flush = connection.Transport.Output.WriteAsync(new byte[4096])).WithTimeout();
+        Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.WaitingForWritable, Soon), $"Send side is {connection.SendSide}.");
+        Assert.False(flush.IsCompleted);
+
+        // Act
+        connection.Abort(new ConnectionAbortedException("test abort"));
+
+        // Assert: RST, the send side completed, and the blocked flush learns the reader is gone.
+        Assert.True(await connection.Closed.Task.WithTimeout());
+        FlushResult result = await flush.WithTimeout();
+        Assert.True(result.IsCompleted);
+        await _reactor.IterationAsync().WithTimeout();
+        Assert.Equal(SendState.Completed, connection.SendSide);
+        Assert.Equal(1, connection.CloseCalls);
+    }
+
+    [Fact]
+    public async Task Close_WhileSendQueuedOnReactor_DropsItWithoutSending()
+    {
+        var connection = Connect();
+        await _reactor.IterationAsync().WithTimeout();
+
+        // Flushed on the reactor (as inline-scheduled application code does): queued for the end of the iteration,
+        // and the connection fails before that.
+        SendState queued = default;
+        await _reactor.RunAsync(() =>
+        {
+            connection.Transport.Output.WriteAsync("never"u8.ToArray()).AsTask().GetAwaiter().GetResult();
+            queued = connection.SendSide;
+            connection.Fail(new InvalidOperationException("test failure"));
+        }).WithTimeout();
+        await _reactor.IterationAsync().WithTimeout();
+
+        Assert.Equal(SendState.Queued, queued);
+        Assert.Equal(SendState.Completed, connection.SendSide);
+        Assert.Empty(connection.Sends);
+        Assert.Equal(1, connection.CloseCalls);
+    }
+
+    [Fact]
+    public async Task Close_WhileThreadPoolThreadIsInsideSend_SendSideComesBackAndCompletes()
+    {
+        // Arrange: a thread-pool thread owns the send side and is held inside Send.
+        var connection = Connect();
+        await _reactor.IterationAsync().WithTimeout();
+        using var gate = new ManualResetEventSlim();
+        connection.SendGate = gate;
+        await Task.Run(async () => await connection.Transport.Output.WriteAsync("in flight"u8.ToArray())).WithTimeout();
+        await connection.SendEntered.Task.WithTimeout();
+        Assert.Equal(SendState.ThreadPool, connection.SendSide);
+
+        // Act: the reactor closes meanwhile; it cannot complete a send side it does not own.
+        connection.Abort(new ConnectionAbortedException("test abort"));
+        await connection.Closed.Task.WithTimeout();
+        await _reactor.IterationAsync().WithTimeout();
+        Assert.NotEqual(SendState.Completed, connection.SendSide);
+        gate.Set();
+
+        // Assert: the owner finishes its send, sees the cancellation, hands back; the reactor completes it.
+        Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.Completed, Soon), $"Send side is {connection.SendSide}.");
+        await connection.DisposeAsync().WithTimeout();
+        Assert.Single(connection.Sends);
+    }
+
+    [Fact]
+    public void Transitions_TablesAllowOnlyTheDocumentedMoves()
+    {
+        // A completed side never moves again; the thread-pool owner never completes the send side itself.
+        foreach (ReceiveState to in Enum.GetValues<ReceiveState>())
+        {
+            Assert.False(ReceiveStates.CanMove(ReceiveState.Completed, to));
+        }
+        foreach (SendState to in Enum.GetValues<SendState>())
+        {
+            Assert.False(SendStates.CanMove(SendState.Completed, to));
+        }
+        Assert.False(SendStates.CanMove(SendState.ThreadPool, SendState.Completed));
+        Assert.False(SendStates.CanMove(SendState.ThreadPool, SendState.WaitingForWritable));
+        Assert.False(SendStates.CanMove(SendState.AwaitingOutput, SendState.Completed));
+        Assert.False(ReceiveStates.CanMove(ReceiveState.Paused, ReceiveState.Yielded));
+        Assert.True(SendStates.CanMove(SendState.ThreadPool, SendState.ToReactor));
+        Assert.True(ReceiveStates.CanMove(ReceiveState.Paused, ReceiveState.PausedReadable));
+    }
+
+    private ScriptedConnection Connect(long? maxReadBufferSize = null, long? maxWriteBufferSize = null)
+    {
+        var connection = new ScriptedConnection(_reactor, maxReadBufferSize, maxWriteBufferSize);
+        _connections.Add(connection);
+        return connection;
+    }
+
+    private static async Task<long> ReadInputAsync(ScriptedConnection connection, long expected)
+    {
+        long total = 0;
+        PipeReader input = connection.Transport.Input;
+        while (total < expected)
+        {
+            ReadResult result = await input.ReadAsync().WithTimeout();
+            total += result.Buffer.Length;
+            input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+        return total;
+    }
+}
+
+[CollectionDefinition(nameof(ConnectionStateTests), DisableParallelization = true)]
+public sealed class ConnectionStateTestsRunAlone
+{
+}

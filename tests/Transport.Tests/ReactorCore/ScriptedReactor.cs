@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.ReactorCore;
+
+/// <summary>
+/// A reactor with no poller: readiness is whatever the test posts (<see cref="ScriptedConnection"/>), so the shared
+/// core's state machines can be driven step by step, with no socket and no timing in the way.
+/// </summary>
+#pragma warning disable CA1001 // the semaphore is disposed by the reactor thread when it exits (DisposeBackend)
+internal sealed class ScriptedReactor : ReactorLoop
+#pragma warning restore CA1001
+{
+    private readonly SemaphoreSlim _wakeSignal = new(0);
+    private int _wakes;
+
+    public ScriptedReactor()
+        : base("scripted-reactor", ReactorMemoryPool.Create(null), NullLogger.Instance)
+    {
+        Start();
+    }
+
+    /// <summary>How often a poster had to wake this reactor out of its wait.</summary>
+    public int Wakes => Volatile.Read(ref _wakes);
+
+    /// <summary>Runs <paramref name="action"/> on the reactor thread and returns when it has run.</summary>
+    public Task RunAsync(Action action)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Schedule(_ =>
+        {
+            try
+            {
+                action();
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        }, null);
+        return done.Task;
+    }
+
+    /// <summary>Returns once the reactor has finished a whole iteration (posted work, deferred sends) after this call.</summary>
+    public async Task IterationAsync()
+    {
+        // The second work item runs in the iteration after the first one's, so the first iteration ended.
+        await RunAsync(static () => { });
+        await RunAsync(static () => { });
+    }
+
+    protected override void WaitAndDispatch(int timeoutMilliseconds)
+    {
+        if (timeoutMilliseconds != 0)
+        {
+            _wakeSignal.Wait(timeoutMilliseconds);
+        }
+    }
+
+    protected override void Wake()
+    {
+        Interlocked.Increment(ref _wakes);
+        _wakeSignal.Release();
+    }
+
+    protected override void DisposeBackend() => _wakeSignal.Dispose();
+}
