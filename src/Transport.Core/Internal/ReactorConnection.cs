@@ -278,10 +278,11 @@ internal abstract partial class ReactorConnection : ConnectionContext,
 
     private void CheckProcessingCompleted()
     {
-        if (_receiveState == ReceiveState.Completed && SendSide == SendState.Completed)
+        // Once: with inline application scheduling, completing one side can run application code that completes
+        // the other side inline, so both completions may get here, nested.
+        if (_receiveState == ReceiveState.Completed && SendSide == SendState.Completed && _processingCompleted.TrySetResult())
         {
             _reactor.ConnectionCompleted();
-            _processingCompleted.TrySetResult();
         }
     }
 }

@@ -119,6 +119,9 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     /// <summary>Releases the backend's handles once the thread is done.</summary>
     protected abstract void DisposeBackend();
 
+    /// <summary>Connections started and not yet completed on this reactor. Reactor thread only.</summary>
+    internal int ActiveConnections => _connectionCount;
+
     internal void ConnectionStarted() => _connectionCount++;
 
     internal void ConnectionCompleted() => _connectionCount--;

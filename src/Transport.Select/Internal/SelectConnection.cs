@@ -58,7 +58,8 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
         }
         catch (ObjectDisposedException)
         {
-            // Closed by the reactor while a thread-pool thread was sending; the Socket's handle kept the fd safe.
+            // Closed by the reactor while a thread-pool thread was sending. The Socket's handle keeps the fd safe
+            // (its Dispose waits for a send in progress, a non-blocking one, so briefly).
             return IoResult.Failed(SocketError.OperationAborted);
         }
     }

@@ -265,6 +265,36 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Fin_InlineApplicationCompletesOutputInsideTheInputCompletion_ConnectionCountedOnce()
+    {
+        // Arrange: inline scheduling, so the application's continuation runs on the reactor, inside the
+        // transport's completion of the input, and completes the output right there (as an echo handler does).
+        var closing = Connect(inlineScheduling: true);
+        Connect(); // a second, open connection whose count must survive
+        await _reactor.IterationAsync().WithTimeout();
+        var applicationDone = closing.Transport.Input.ReadAsync().AsTask().ContinueWith(
+            read =>
+            {
+                closing.Transport.Input.AdvanceTo(read.Result.Buffer.End);
+                closing.Transport.Output.Complete();
+            },
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+        // Act
+        closing.QueueFin();
+        await closing.SignalReadableAsync().WithTimeout();
+        await applicationDone.WithTimeout();
+        await closing.DisposeAsync().WithTimeout();
+
+        // Assert: one connection completed, one still counted.
+        int active = -1;
+        await _reactor.RunAsync(() => active = _reactor.ActiveConnections).WithTimeout();
+        Assert.Equal(1, active);
+        Assert.Equal(ReceiveState.Completed, closing.ReceiveSide);
+        Assert.Equal(SendState.Completed, closing.SendSide);
+    }
+
+    [Fact]
     public void Transitions_TablesAllowOnlyTheDocumentedMoves()
     {
         // A completed side never moves again; the thread-pool owner never completes the send side itself.
@@ -284,9 +314,9 @@ public sealed class ConnectionStateTests : IAsyncLifetime
         Assert.True(ReceiveStates.CanMove(ReceiveState.Paused, ReceiveState.PausedReadable));
     }
 
-    private ScriptedConnection Connect(long? maxReadBufferSize = null, long? maxWriteBufferSize = null)
+    private ScriptedConnection Connect(long? maxReadBufferSize = null, long? maxWriteBufferSize = null, bool inlineScheduling = false)
     {
-        var connection = new ScriptedConnection(_reactor, maxReadBufferSize, maxWriteBufferSize);
+        var connection = new ScriptedConnection(_reactor, maxReadBufferSize, maxWriteBufferSize, inlineScheduling);
         _connections.Add(connection);
         return connection;
     }

@@ -20,8 +20,8 @@ internal sealed class ScriptedConnection : ReactorConnection
     private bool _closed;
     private int _receiveCalls;
 
-    public ScriptedConnection(ScriptedReactor reactor, long? maxReadBufferSize = null, long? maxWriteBufferSize = null)
-        : base(reactor, Settings(maxReadBufferSize, maxWriteBufferSize), localEndPoint: null, remoteEndPoint: null)
+    public ScriptedConnection(ScriptedReactor reactor, long? maxReadBufferSize = null, long? maxWriteBufferSize = null, bool inlineScheduling = false)
+        : base(reactor, Settings(maxReadBufferSize, maxWriteBufferSize, inlineScheduling), localEndPoint: null, remoteEndPoint: null)
     {
         _reactor = reactor;
         Start();
@@ -81,6 +81,9 @@ internal sealed class ScriptedConnection : ReactorConnection
         }
     }
 
+    /// <summary>The peer's FIN, after what was queued before it.</summary>
+    public void QueueFin() => QueueIncoming([]);
+
     /// <summary>The poller reports readability (posted to the reactor, as a real poller's event would run there).</summary>
     public Task SignalReadableAsync() => _reactor.RunAsync(() => OnReadable(peerClosed: false));
 
@@ -96,6 +99,10 @@ internal sealed class ScriptedConnection : ReactorConnection
             if (!_incoming.TryPeek(out byte[]? next))
             {
                 return IoResult.Failed(SocketError.WouldBlock);
+            }
+            if (next.Length == 0)
+            {
+                return IoResult.Done(0); // FIN, and it stays: a socket keeps reporting end of stream
             }
             int count = Math.Min(next.Length, buffer.Length);
             next.AsSpan(0, count).CopyTo(buffer);
@@ -146,9 +153,9 @@ internal sealed class ScriptedConnection : ReactorConnection
         Closed.TrySetResult(reset);
     }
 
-    private static ConnectionSettings Settings(long? maxReadBufferSize, long? maxWriteBufferSize)
+    private static ConnectionSettings Settings(long? maxReadBufferSize, long? maxWriteBufferSize, bool inlineScheduling)
     {
-        var options = new SelectTransportOptions();
+        var options = new SelectTransportOptions { UnsafePreferInlineScheduling = inlineScheduling };
         if (maxReadBufferSize is not null)
         {
             options.MaxReadBufferSize = maxReadBufferSize;
