@@ -18,8 +18,6 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     private readonly Action _onOutputReadCompleted;
     private int _sendState;
     private ValueTaskAwaiter<ReadResult> _readAwaiter;
-    // Valid in Queued only.
-    private ReadResult _pendingSend;
     // What a thread-pool owner hands back besides the send side itself; read once by the reactor.
     private Exception? _handedBackOutputError;
     private SocketError _handedBackSendError;
@@ -61,7 +59,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
 #pragma warning restore CA2012
         if (_readAwaiter.IsCompleted)
         {
-            HandleOutputRead();
+            QueueSendOnReactor();
             return;
         }
         // From here on the continuation owns the send side; it may already be running on another thread.
@@ -77,8 +75,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     {
         if (_reactor.IsCurrentThread)
         {
-            MoveTo(SendState.Idle);
-            HandleOutputRead();
+            QueueSendOnReactor();
         }
         else if (!Thread.CurrentThread.IsThreadPoolThread || !_reactor.IsWaiting)
         {
@@ -107,43 +104,30 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         }
     }
 
-    private void HandleOutputReadOnReactor()
-    {
-        MoveTo(SendState.Idle);
-        HandleOutputRead();
-    }
+    private void HandleOutputReadOnReactor() => QueueSendOnReactor();
 
-    /// <summary>Handles a completed output read on the reactor (state Idle).</summary>
-    private void HandleOutputRead()
+    /// <summary>
+    /// A completed output read reached the reactor: the result is taken at the end of the iteration, not now, so
+    /// that what else is flushed meanwhile (the other responses of a pipelined batch that inline handlers produce
+    /// after the first flush) leaves in the same send.
+    /// </summary>
+    private void QueueSendOnReactor()
     {
-        ReadResult result;
-        try
-        {
-            result = _readAwaiter.GetResult();
-        }
-        catch (Exception ex)
-        {
-            // The application completed its output with an error: close abortively, as Sockets does.
-            Shutdown(ex, reset: !s_finOnError);
-            return;
-        }
-
         if (_socketClosed)
         {
-            // The read was cancelled by a close that already happened: drop unsent output.
-            _outputReader.AdvanceTo(result.Buffer.End);
+            // A close cancelled the read (or output came after it): drop what is unsent.
+            MoveTo(SendState.Idle);
+            try
+            {
+                _outputReader.AdvanceTo(_readAwaiter.GetResult().Buffer.End);
+            }
+            catch (Exception)
+            {
+                // The application completed its output with an error: nothing is sent anyway.
+            }
             CompleteSend();
             return;
         }
-
-        if (result.IsCanceled || (result.IsCompleted && result.Buffer.IsEmpty))
-        {
-            _outputReader.AdvanceTo(result.Buffer.End);
-            Shutdown(null, reset: false);
-            return;
-        }
-
-        _pendingSend = result;
         MoveTo(SendState.Queued);
         _reactor.QueueSend(this);
     }
@@ -153,13 +137,31 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     {
         if (SendSide != SendState.Queued)
         {
-            return; // a close in this iteration dropped it
+            return; // a close in this iteration completed the send side
         }
 
-        ReadOnlySequence<byte> buffer = _pendingSend.Buffer;
-        bool outputCompleted = _pendingSend.IsCompleted;
-        _pendingSend = default;
+        ReadResult read;
+        try
+        {
+            read = _readAwaiter.GetResult();
+        }
+        catch (Exception ex)
+        {
+            // The application completed its output with an error: close abortively, as Sockets does.
+            MoveTo(SendState.Idle);
+            Shutdown(ex, reset: !s_finOnError);
+            return;
+        }
 
+        if (read.IsCanceled || (read.IsCompleted && read.Buffer.IsEmpty))
+        {
+            _outputReader.AdvanceTo(read.Buffer.End);
+            MoveTo(SendState.Idle);
+            Shutdown(null, reset: false);
+            return;
+        }
+
+        ReadOnlySequence<byte> buffer = read.Buffer;
         IoResult result = Send(buffer);
         if (result.Error == SocketError.WouldBlock)
         {
@@ -176,7 +178,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         {
             FailSend(result.Error);
         }
-        else if (outputCompleted)
+        else if (read.IsCompleted)
         {
             Shutdown(null, reset: false);
         }
@@ -305,11 +307,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             case SendState.Completed:
                 return;
             case SendState.Queued:
-                // Unsent output is dropped on close, as with Sockets.
-                _outputReader.AdvanceTo(_pendingSend.Buffer.End);
-                _pendingSend = default;
-                CompleteSend();
-                return;
+                // Unsent output is dropped on close, as with Sockets (the read's result is never taken).
             case SendState.Idle:
             case SendState.WaitingForWritable:
                 CompleteSend();

@@ -10,11 +10,12 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// The legal moves, all made through <see cref="SendStates.CanMove"/>:
 /// <code>
 ///   Idle ──ReadAsync pending──▶ AwaitingOutput          Idle ──output read──▶ Queued ──end of iteration──▶ (send)
-///   AwaitingOutput ──continuation on the reactor──▶ Idle
+///   AwaitingOutput ──continuation on the reactor──▶ Queued (Idle when closing)
 ///   AwaitingOutput ──continuation on a thread-pool thread──▶ ThreadPool
 ///   AwaitingOutput ──continuation on any other thread──▶ ToReactor
 ///   ThreadPool ──sent everything, next read pending──▶ AwaitingOutput
 ///   ThreadPool ──socket full, error, completed or cancelled output──▶ ToReactor ──posted work runs──▶ Idle
+///   AwaitingOutput ──continuation posted to the reactor──▶ ToReactor ──posted work runs──▶ Queued
 ///   (send) ──socket full──▶ WaitingForWritable ──writable──▶ Idle
 ///   any ──closed──▶ Completed
 /// </code>
@@ -33,7 +34,7 @@ internal enum SendState
     /// <summary>A read of the output pipe is pending; whichever thread runs its continuation becomes the owner.</summary>
     AwaitingOutput,
 
-    /// <summary>The reactor holds output it has read and sends it at the end of the current iteration.</summary>
+    /// <summary>A completed output read waits for the end of the current iteration, where the reactor takes and sends it.</summary>
     Queued,
 
     /// <summary>The socket took less than offered; the reactor resumes when the socket is writable again.</summary>
@@ -55,9 +56,9 @@ internal static class SendStates
     {
         (SendState.Completed, _) => false,
         (SendState.Idle, SendState.AwaitingOutput or SendState.Queued or SendState.Completed) => true,
-        (SendState.AwaitingOutput, SendState.Idle or SendState.ThreadPool or SendState.ToReactor) => true,
+        (SendState.AwaitingOutput, SendState.Queued or SendState.Idle or SendState.ThreadPool or SendState.ToReactor) => true,
         (SendState.ThreadPool, SendState.AwaitingOutput or SendState.ToReactor) => true,
-        (SendState.ToReactor, SendState.Idle) => true,
+        (SendState.ToReactor, SendState.Queued or SendState.Idle) => true,
         (SendState.Queued, SendState.Idle or SendState.WaitingForWritable or SendState.Completed) => true,
         (SendState.WaitingForWritable, SendState.Idle or SendState.Completed) => true,
         _ => false,
