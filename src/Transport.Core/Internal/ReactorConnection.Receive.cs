@@ -58,10 +58,6 @@ internal abstract partial class ReactorConnection
         _receiveState = next;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowIllegalMove<TState>(TState from, TState to) where TState : struct, Enum =>
-        throw new InvalidOperationException($"Illegal {typeof(TState).Name} transition {from} -> {to}.");
-
     private void ReceiveUntilBlocked()
     {
         if (_socketClosed)

@@ -13,7 +13,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     private const int MaxSendsPerWorkItem = 16;
 
     private static readonly Action<object?> s_takeBackSend = static s => ((ReactorConnection)s!).TakeBackSend();
-    private static readonly Action<object?> s_handleOutputReadOnReactor = static s => ((ReactorConnection)s!).HandleOutputReadOnReactor();
+    private static readonly Action<object?> s_queueSendOnReactor = static s => ((ReactorConnection)s!).QueueSendOnReactor();
 
     private readonly Action _onOutputReadCompleted;
     private int _sendState;
@@ -83,7 +83,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             // busy anyway: posting costs no wake-up, and it gathers what this and other connections write before
             // it sends.
             MoveTo(SendState.ToReactor);
-            _reactor.Schedule(s_handleOutputReadOnReactor, this);
+            _reactor.Schedule(s_queueSendOnReactor, this);
         }
         else if (ThreadPool.PendingWorkItemCount == 0)
         {
@@ -100,11 +100,9 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             // once when the thread pool has worked through what is queued now, instead of once per response (a
             // woken reactor preempts the producer on a busy core and sends each batch in pieces).
             MoveTo(SendState.ToReactor);
-            _reactor.ScheduleWithDeferredWake(s_handleOutputReadOnReactor, this);
+            _reactor.ScheduleWithDeferredWake(s_queueSendOnReactor, this);
         }
     }
-
-    private void HandleOutputReadOnReactor() => QueueSendOnReactor();
 
     /// <summary>
     /// A completed output read reached the reactor: the result is taken at the end of the iteration, not now, so
@@ -147,9 +145,8 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         }
         catch (Exception ex)
         {
-            // The application completed its output with an error: close abortively, as Sockets does.
             MoveTo(SendState.Idle);
-            Shutdown(ex, reset: !s_finOnError);
+            FailOutput(ex);
             return;
         }
 
@@ -281,7 +278,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         }
         else if (outputError is not null)
         {
-            Shutdown(outputError, reset: !s_finOnError);
+            FailOutput(outputError);
         }
         else if (sendError != SocketError.Success)
         {
@@ -291,6 +288,12 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         {
             ReadOutput();
         }
+    }
+
+    private void FailOutput(Exception error)
+    {
+        // The application completed its output with an error: close abortively, as Sockets does.
+        Shutdown(error, reset: !s_finOnError);
     }
 
     private void FailSend(SocketError error)

@@ -276,6 +276,11 @@ internal abstract partial class ReactorConnection : ConnectionContext,
         EndReceive();
     }
 
+    // Both sides' MoveTo: a transition their state table does not allow is a transport bug; it fails the connection.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowIllegalMove<TState>(TState from, TState to) where TState : struct, Enum =>
+        throw new InvalidOperationException($"Illegal {typeof(TState).Name} transition {from} -> {to}.");
+
     private void CheckProcessingCompleted()
     {
         // Once: with inline application scheduling, completing one side can run application code that completes
