@@ -10,6 +10,10 @@ public abstract class ReactorTransportOptions
     private int _backlog = 512;
     private long? _maxReadBufferSize = 1024 * 1024;
     private long? _maxWriteBufferSize = 64 * 1024;
+    private int _fileDescriptorReserve = DefaultFileDescriptorReserve;
+
+    /// <summary>The default of <see cref="FileDescriptorReserve"/>.</summary>
+    public const int DefaultFileDescriptorReserve = 64;
 
     /// <summary>
     /// The number of reactor threads. Each reactor owns a readiness poller, a memory pool and a share of the
@@ -76,6 +80,34 @@ public abstract class ReactorTransportOptions
     {
         get => _maxWriteBufferSize;
         set => _maxWriteBufferSize = ValidateBufferSize(value, nameof(MaxWriteBufferSize));
+    }
+
+    /// <summary>
+    /// The number of file descriptors the listeners leave free for the rest of the process: they stop accepting
+    /// while one more connection would leave fewer than this many of the process's <c>RLIMIT_NOFILE</c> free, leave
+    /// new clients in the listen backlog (resetting the oldest when the backlog is full, so that clients fail fast
+    /// instead of hanging), log one warning, and go on by themselves as connections close.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 64 (<see cref="DefaultFileDescriptorReserve"/>). A .NET process with no descriptor left cannot
+    /// start a thread or a timer and aborts; the runtime needs a few at a time for that, and the default also leaves
+    /// room for the application's own files and outgoing connections at the moment the limit is reached. Raise it
+    /// when the application opens many descriptors of its own under load (files, outgoing sockets). 0 disables the
+    /// reserve: accepting then goes on until <c>accept</c> fails (EMFILE) and backs off. Must be at least 0. Only
+    /// Linux reports the limit and the open count this needs; elsewhere the reserve has no effect.
+    /// </remarks>
+    public int FileDescriptorReserve
+    {
+        get => _fileDescriptorReserve;
+        set
+        {
+            if (value < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(FileDescriptorReserve), value,
+                    $"{nameof(FileDescriptorReserve)} must be 0 (no reserve) or a positive number of file descriptors (the default is {DefaultFileDescriptorReserve}).");
+            }
+            _fileDescriptorReserve = value;
+        }
     }
 
     /// <summary>

@@ -1,9 +1,12 @@
+using Microsoft.Extensions.Logging;
+
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 
 /// <summary>
-/// Delay before retrying accept after running out of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM). Retrying at
-/// once would spin a core while the condition lasts (see libuv#690, dotnet/aspnetcore#55599); waiting too long
-/// leaves clients in the backlog. Doubles from 5 ms to 1 s, as Go's net/http does, and resets on success.
+/// Delay before retrying accept after running out of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) or an
+/// unexpected failure. Retrying at once would spin a core while the condition lasts (see libuv#690,
+/// dotnet/aspnetcore#55599); waiting too long leaves clients in the backlog. Doubles from 5 ms to 1 s, as Go's
+/// net/http does, and resets on success. One warning per episode: the retries log at Debug, the recovery once.
 /// </summary>
 internal struct AcceptBackoff
 {
@@ -11,12 +14,40 @@ internal struct AcceptBackoff
     private const int MaxMilliseconds = 1000;
 
     private int _current;
+    private int _failures;
 
-    public int NextDelayMilliseconds()
+    /// <summary>Records a failed accept and returns how long to wait before the next one.</summary>
+    public int OnFailure(ILogger logger, object endPoint, string error)
     {
         _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
+        if (_failures++ == 0)
+        {
+            TransportLog.AcceptBackoff(logger, endPoint, error, _current);
+        }
+        else
+        {
+            TransportLog.AcceptBackoffRepeated(logger, endPoint, error, _current);
+        }
         return _current;
     }
 
-    public void Reset() => _current = 0;
+    /// <summary>Records an unexpected exception from the accept path and returns how long to wait.</summary>
+    public int OnException(ILogger logger, object endPoint, Exception ex)
+    {
+        _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
+        _failures++;
+        TransportLog.AcceptFailed(logger, endPoint, _current, ex);
+        return _current;
+    }
+
+    /// <summary>Records a successful accept, ending an episode of failures.</summary>
+    public void OnSuccess(ILogger logger, object endPoint)
+    {
+        if (_failures != 0)
+        {
+            TransportLog.AcceptRecovered(logger, endPoint, _failures);
+            _failures = 0;
+            _current = 0;
+        }
+    }
 }

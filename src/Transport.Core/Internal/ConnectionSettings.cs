@@ -3,8 +3,9 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// <summary>The per-connection values of <see cref="ReactorTransportOptions"/>, resolved once per transport.</summary>
 internal sealed class ConnectionSettings
 {
-    public ConnectionSettings(ReactorTransportOptions options)
+    public ConnectionSettings(ReactorTransportOptions options, FileDescriptorBudget? fileDescriptors = null)
     {
+        FileDescriptors = fileDescriptors ?? FileDescriptorBudget.Process;
         // null and 0 both mean "no limit", as in Kestrel; Pipe spells that 0.
         MaxReadBufferSize = options.MaxReadBufferSize ?? 0;
         MaxWriteBufferSize = options.MaxWriteBufferSize ?? 0;
@@ -19,4 +20,7 @@ internal sealed class ConnectionSettings
     public bool InlineApplicationScheduling { get; }
 
     public bool NoDelay { get; }
+
+    /// <summary>The process's descriptors: a connection that closes its socket gives one back.</summary>
+    public FileDescriptorBudget FileDescriptors { get; }
 }

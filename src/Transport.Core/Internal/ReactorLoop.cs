@@ -11,7 +11,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// transport-side pipe ends of its connections, so every socket operation of a connection runs on this thread.
 /// </summary>
 /// <remarks>
-/// Iteration: wait for readiness (blocking only when nothing is queued) → dispatch ready handles → run posted
+/// Iteration: wait for readiness (blocking only when nothing is queued, and until the first timer) → dispatch
+/// ready handles → run due timers → run posted
 /// work → continue reads that yielded for fairness → flush deferred sends. Deferring sends to the end of the
 /// iteration lets responses produced by several continuations leave in one gathered send.
 /// </remarks>
@@ -26,6 +27,9 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     private readonly ILogger _logger;
     private readonly PendingConnections _pendingSends = new();
     private readonly PendingConnections _pendingReceives = new();
+    private readonly ConcurrentQueue<TimedWork> _newTimers = new();
+    // Reactor thread only. A handful at most (accept back-offs and pause rechecks), so a list is enough.
+    private readonly List<TimedWork> _timers = [];
     private int _connectionCount;
     private int _threadId;
     private volatile bool _stopRequested;
@@ -99,6 +103,20 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="action"/> on this thread once <paramref name="delayMilliseconds"/> have passed. For
+    /// rare events such as an accept loop backing off: unlike a .NET timer, it needs no thread or descriptor that
+    /// might not exist when the process runs out of them.
+    /// </summary>
+    public void RunAfter(int delayMilliseconds, Action<object?> action, object? state)
+    {
+        _newTimers.Enqueue(new TimedWork(Environment.TickCount64 + delayMilliseconds, action, state));
+        if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
+        {
+            Wake();
+        }
+    }
+
     /// <summary>The deferred wake-up: runs on the thread pool, behind the work that was queued before it.</summary>
     void IThreadPoolWorkItem.Execute()
     {
@@ -154,11 +172,16 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
                     Interlocked.Exchange(ref _blocked, 1);
                     // Re-check after publishing "blocked": work posted before the flag was visible has no
                     // wake-up coming, so it must be seen here.
-                    timeout = _workQueue.IsEmpty ? -1 : 0;
+                    timeout = _workQueue.IsEmpty ? MillisecondsToNextTimer() : 0;
                 }
 
                 WaitAndDispatch(timeout);
                 Volatile.Write(ref _blocked, 0);
+
+                if (_timers.Count != 0 || !_newTimers.IsEmpty)
+                {
+                    RunDueTimers();
+                }
 
                 RunPostedWork();
                 RunPendingReceives();
@@ -176,6 +199,51 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         {
             DisposeBackend();
             MemoryPool.Dispose();
+        }
+    }
+
+    /// <summary>-1 without timers, else the wait until the first is due. Called after publishing "blocked".</summary>
+    private int MillisecondsToNextTimer()
+    {
+        while (_newTimers.TryDequeue(out TimedWork timer))
+        {
+            _timers.Add(timer);
+        }
+        if (_timers.Count == 0)
+        {
+            return -1;
+        }
+        long first = long.MaxValue;
+        foreach (TimedWork timer in _timers)
+        {
+            first = Math.Min(first, timer.Due);
+        }
+        return (int)Math.Clamp(first - Environment.TickCount64, 0, int.MaxValue);
+    }
+
+    private void RunDueTimers()
+    {
+        while (_newTimers.TryDequeue(out TimedWork timer))
+        {
+            _timers.Add(timer);
+        }
+        long now = Environment.TickCount64;
+        for (int i = _timers.Count - 1; i >= 0; i--)
+        {
+            TimedWork timer = _timers[i];
+            if (timer.Due > now)
+            {
+                continue;
+            }
+            _timers.RemoveAt(i);
+            try
+            {
+                timer.Action(timer.State);
+            }
+            catch (Exception ex)
+            {
+                OnHandlerError(null, ex);
+            }
         }
     }
 
@@ -232,4 +300,6 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     }
 
     private readonly record struct WorkItem(Action<object?> Action, object? State);
+
+    private readonly record struct TimedWork(long Due, Action<object?> Action, object? State);
 }

@@ -15,6 +15,7 @@ internal sealed class ReactorTransport
     {
         Logger = logger;
         Backlog = options.Backlog;
+        FileDescriptorReserve = options.FileDescriptorReserve;
         Settings = new ConnectionSettings(options);
         int reactorCount = options.ReactorCount;
         Reactors = new SharedReactorGroup(() =>
@@ -32,6 +33,11 @@ internal sealed class ReactorTransport
     public ILogger Logger { get; }
 
     public int Backlog { get; }
+
+    public int FileDescriptorReserve { get; }
+
+    /// <summary>The process's descriptors, shared by the listeners of every transport.</summary>
+    public FileDescriptorBudget FileDescriptors => Settings.FileDescriptors;
 
     public ConnectionSettings Settings { get; }
 

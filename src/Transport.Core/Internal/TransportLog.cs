@@ -87,6 +87,24 @@ internal static partial class TransportLog
     [LoggerMessage(100, LogLevel.Warning, "Accepting connections on {EndPoint} failed with {Error}; retrying in {DelayMs} ms.", EventName = "AcceptBackoff")]
     public static partial void AcceptBackoff(ILogger logger, object endPoint, string error, int delayMs);
 
+    [LoggerMessage(106, LogLevel.Warning, "Stopped accepting connections on {EndPoint}: {OpenFileDescriptors} of the process's {FileDescriptorLimit} file descriptors are open ({ConnectionFileDescriptors} for connections) and {FileDescriptorReserve} are kept free for the runtime (FileDescriptorReserve). New clients wait in the listen backlog; accepting resumes as connections close. If this is the normal load, raise the limit (LimitNOFILE= in a systemd unit, ulimit -n).", EventName = "AcceptPaused")]
+    public static partial void AcceptPaused(ILogger logger, object endPoint, long openFileDescriptors, long fileDescriptorLimit, int fileDescriptorReserve, int connectionFileDescriptors);
+
+    [LoggerMessage(107, LogLevel.Information, "Resumed accepting connections on {EndPoint} after {PausedMilliseconds} ms; {RefusedConnections} connection(s) were refused meanwhile because the listen backlog was full.", EventName = "AcceptResumed")]
+    public static partial void AcceptResumed(ILogger logger, object endPoint, long pausedMilliseconds, long refusedConnections);
+
+    [LoggerMessage(111, LogLevel.Debug, "Stopped accepting connections on {EndPoint} again: {OpenFileDescriptors} of {FileDescriptorLimit} file descriptors are open (the same episode as the last warning).", EventName = "AcceptPausedAgain")]
+    public static partial void AcceptPausedAgain(ILogger logger, object endPoint, long openFileDescriptors, long fileDescriptorLimit);
+
+    [LoggerMessage(108, LogLevel.Error, "Accepting connections on {EndPoint} failed unexpectedly; retrying in {DelayMs} ms.", EventName = "AcceptFailed")]
+    public static partial void AcceptFailed(ILogger logger, object endPoint, int delayMs, Exception ex);
+
+    [LoggerMessage(109, LogLevel.Debug, "Accepting connections on {EndPoint} failed again with {Error}; retrying in {DelayMs} ms.", EventName = "AcceptBackoffRepeated")]
+    public static partial void AcceptBackoffRepeated(ILogger logger, object endPoint, string error, int delayMs);
+
+    [LoggerMessage(110, LogLevel.Information, "Accepting connections on {EndPoint} works again after {FailedAttempts} failed attempt(s).", EventName = "AcceptRecovered")]
+    public static partial void AcceptRecovered(ILogger logger, object endPoint, int failedAttempts);
+
     [LoggerMessage(101, LogLevel.Debug, "Accepting a connection on {EndPoint} failed with {Error}; the connection is skipped.", EventName = "AcceptSkipped")]
     public static partial void AcceptSkipped(ILogger logger, object endPoint, string error);
 

@@ -19,6 +19,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
 
     private readonly int _fd;
     private readonly EpollReactor _reactor;
+    private readonly FileDescriptorBudget _fileDescriptors;
     private ulong _token;
     private FileDescriptorLease _lease;
 
@@ -27,6 +28,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
     {
         _fd = fd;
         _reactor = reactor;
+        _fileDescriptors = settings.FileDescriptors;
     }
 
     void IEpollHandler.OnEpollEvents(int events)
@@ -66,7 +68,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         {
             if (_lease.Release())
             {
-                SocketApi.Close(_fd);
+                CloseFileDescriptor();
             }
         }
     }
@@ -126,6 +128,12 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         }
     }
 
+    private void CloseFileDescriptor()
+    {
+        SocketApi.Close(_fd);
+        _fileDescriptors.OnClosed();
+    }
+
     protected override void CloseSocket(bool reset)
     {
         if (reset)
@@ -139,7 +147,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         _reactor.Unregister(_fd, _token);
         if (_lease.MarkClosed())
         {
-            SocketApi.Close(_fd);
+            CloseFileDescriptor();
         }
     }
 }

@@ -10,9 +10,10 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// <summary>
 /// One listening socket. Kestrel's accept loop calls <see cref="AcceptAsync"/> sequentially: it accepts with
 /// accept4 until the backlog is empty, then waits for the listening fd's readiness (reported by a reactor), and
-/// hands each accepted fd to the next reactor round-robin.
+/// hands each accepted fd to the next reactor round-robin. Near the process's fd limit it pauses (see
+/// <see cref="AcceptThrottle"/>), and no failure of the accept path ever reaches Kestrel while it is bound.
 /// </summary>
-internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpollHandler
+internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpollHandler, IListenBacklog
 {
     private readonly EpollListenSocket _listenSocket;
     private readonly FileDescriptorHandle _listenHandle;
@@ -23,8 +24,27 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     // AcceptAsync call after dispose must still see "unbound" rather than throw.
     private readonly SemaphoreSlim _acceptReady = new(0);
     private readonly CancellationTokenSource _unbound = new();
+    private readonly AcceptThrottle _throttle;
     private AcceptBackoff _backoff;
+    private int _recheckQueued;
     private ulong _token;
+
+    private static readonly Action<object?> s_signalAcceptReady = static state => ((EpollConnectionListener)state!).SignalAcceptReady();
+
+    private static readonly Action<object?> s_recheck = static state =>
+    {
+        var listener = (EpollConnectionListener)state!;
+        Volatile.Write(ref listener._recheckQueued, 0);
+        listener.SignalAcceptReady();
+    };
+
+    private enum AcceptStep
+    {
+        Accepted,
+        Again,
+        Wait,
+        Unbound,
+    }
 
     private EpollConnectionListener(EpollListenSocket listenSocket, ReactorTransport transport)
         : base(transport, listenSocket.EndPoint)
@@ -34,6 +54,8 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         _acceptReactor = (EpollReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
+        _throttle = new AcceptThrottle(transport.FileDescriptors, transport.FileDescriptorReserve, this, _logger, EndPoint,
+            s_signalAcceptReady, this);
     }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
@@ -73,70 +95,145 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         return registered.Task;
     }
 
-    void IEpollHandler.OnEpollEvents(int events)
-    {
-        // Edge-triggered: one signal per burst of connections; AcceptAsync drains the backlog itself.
-        if (_acceptReady.CurrentCount == 0)
-        {
-            _acceptReady.Release();
-        }
-    }
+    // Edge-triggered: one signal per burst of connections; AcceptAsync drains the backlog itself.
+    void IEpollHandler.OnEpollEvents(int events) => SignalAcceptReady();
 
     public override async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
+        bool wait = false;
         while (true)
         {
             if (_unbound.IsCancellationRequested)
             {
                 return null;
             }
-
-            SocketError error = TryAccept(out int fd, out EndPoint? remoteEndPoint);
-            if (error == SocketError.Success)
+            // Nothing may escape to Kestrel while bound: its accept loop would end for the life of the server.
+            try
             {
-                _backoff.Reset();
-                ReactorConnection? connection = CreateConnection(fd, remoteEndPoint);
-                if (connection is not null)
+                if (wait)
                 {
-                    return connection;
-                }
-                continue;
-            }
-
-            switch (error)
-            {
-                case SocketError.WouldBlock:
                     await _acceptReady.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    break;
-
-                case SocketError.Interrupted:
-                case SocketError.ConnectionAborted:
-                case SocketError.ConnectionReset:
-                case SocketError.AccessDenied:
-                    // The client gave up while in the backlog, or a firewall rule refused it: skip it.
-                    TransportLog.AcceptSkipped(_logger, EndPoint, error.ToString());
-                    break;
-
-                case SocketError.OperationAborted when _unbound.IsCancellationRequested:
-                case SocketError.InvalidArgument when _unbound.IsCancellationRequested:
-                    return null;
-
-                default:
-                    // Out of fds or memory (or anything unexpected): throwing would end Kestrel's accept loop
-                    // for the life of the server, retrying at once would spin. Back off and try again.
-                    int delay = _backoff.NextDelayMilliseconds();
-                    TransportLog.AcceptBackoff(_logger, EndPoint, error.ToString(), delay);
-                    try
-                    {
-                        await Task.Delay(delay, _unbound.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
+                    wait = false;
+                    continue;
+                }
+                switch (TryAcceptOne(out ReactorConnection? connection))
+                {
+                    case AcceptStep.Accepted:
+                        return connection;
+                    case AcceptStep.Unbound:
                         return null;
-                    }
-                    break;
+                    case AcceptStep.Wait:
+                        wait = true;
+                        break;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // Out of memory in a registration or a continuation, or anything unexpected: back off. When the
+                // wait itself failed, the one thing left that needs nothing new is blocking this thread.
+                int delay = _backoff.OnException(_logger, EndPoint, ex);
+                if (wait)
+                {
+                    Thread.Sleep(delay);
+                }
+                else
+                {
+                    BackOff(delay);
+                    wait = true;
+                }
             }
         }
+    }
+
+    private AcceptStep TryAcceptOne(out ReactorConnection? connection)
+    {
+        connection = null;
+        if (!_throttle.TryAdmit())
+        {
+            // Paused near the fd limit: a closing connection, a new client or the recheck timer ends the wait.
+            WakeAfterRecheck();
+            return AcceptStep.Wait;
+        }
+
+        SocketError error = TryAccept(out int fd, out EndPoint? remoteEndPoint);
+        if (error == SocketError.Success)
+        {
+            _throttle.OnAccepted(fd);
+            _backoff.OnSuccess(_logger, EndPoint);
+            connection = CreateConnection(fd, remoteEndPoint);
+            return connection is null ? AcceptStep.Again : AcceptStep.Accepted;
+        }
+
+        switch (error)
+        {
+            case SocketError.WouldBlock:
+                return AcceptStep.Wait;
+
+            case SocketError.Interrupted:
+            case SocketError.ConnectionAborted:
+            case SocketError.ConnectionReset:
+            case SocketError.AccessDenied:
+                // The client gave up while in the backlog, or a firewall rule refused it: skip it.
+                TransportLog.AcceptSkipped(_logger, EndPoint, error.ToString());
+                return AcceptStep.Again;
+
+            case SocketError.OperationAborted when _unbound.IsCancellationRequested:
+            case SocketError.InvalidArgument when _unbound.IsCancellationRequested:
+                return AcceptStep.Unbound;
+
+            default:
+                // Out of fds or memory (or anything unexpected): retrying at once would spin. The retry is a
+                // reactor timer, not Task.Delay, which may need a thread the process cannot start just now.
+                BackOff(_backoff.OnFailure(_logger, EndPoint, error.ToString()));
+                return AcceptStep.Wait;
+        }
+    }
+
+    /// <summary>Makes the next wait end after <paramref name="delayMilliseconds"/>, by a reactor timer.</summary>
+    private void BackOff(int delayMilliseconds) => _acceptReactor.RunAfter(delayMilliseconds, s_signalAcceptReady, this);
+
+    private void WakeAfterRecheck()
+    {
+        if (Interlocked.Exchange(ref _recheckQueued, 1) == 0)
+        {
+            _acceptReactor.RunAfter(AcceptThrottle.RecheckMilliseconds, s_recheck, this);
+        }
+    }
+
+    private void SignalAcceptReady()
+    {
+        if (_acceptReady.CurrentCount == 0)
+        {
+            _acceptReady.Release();
+        }
+    }
+
+    bool IListenBacklog.TryRead(out int queued, out int limit)
+    {
+        queued = limit = 0;
+        if (!_listenSocket.IsIP)
+        {
+            return false; // a Unix socket has no tcp_info; its clients see EAGAIN when its backlog is full
+        }
+        Span<byte> info = stackalloc byte[TcpListenQueue.InfoLength];
+        return SocketApi.GetTcpInfo(_listenHandle.DangerousGetFd(), info, out int length) == SocketError.Success
+            && TcpListenQueue.TryParse(info[..length], out queued, out limit);
+    }
+
+    bool IListenBacklog.TryRefuseOne()
+    {
+        // The accepted fd lives for two syscalls, within the reserve it was kept for.
+        if (TryAccept(out int fd, out _) != SocketError.Success)
+        {
+            return false;
+        }
+        _ = SocketApi.SetAbortiveClose(fd);
+        SocketApi.Close(fd);
+        return true;
     }
 
     private SocketError TryAccept(out int fd, out EndPoint? remoteEndPoint)
@@ -180,6 +277,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         catch (Exception ex)
         {
             SocketApi.Close(fd);
+            _settings.FileDescriptors.OnClosed();
             TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
             return null;
         }

@@ -20,12 +20,14 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
     private static List<ArraySegment<byte>>? t_sendSegments;
 
     private readonly SelectReactor _reactor;
+    private readonly FileDescriptorBudget _fileDescriptors;
 
     public SelectConnection(Socket socket, SelectReactor reactor, ConnectionSettings settings)
         : base(reactor, settings, socket.LocalEndPoint, socket.RemoteEndPoint)
     {
         Socket = socket;
         _reactor = reactor;
+        _fileDescriptors = settings.FileDescriptors;
     }
 
     public Socket Socket { get; }
@@ -153,5 +155,6 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
             // Already reset by the peer: there is nothing left to shut down.
         }
         Socket.Dispose();
+        _fileDescriptors.OnClosed();
     }
 }

@@ -10,9 +10,10 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
 /// <summary>
 /// One listening socket, multiplexed by a reactor's select loop like any connection: when it is readable the
 /// reactor accepts, hands each new socket to the next reactor round-robin, and queues the started connection
-/// for Kestrel's accept loop.
+/// for Kestrel's accept loop. Near the process's fd limit it pauses (see <see cref="AcceptThrottle"/>); a failure
+/// of the accept path never reaches Kestrel or the reactor.
 /// </summary>
-internal sealed class SelectConnectionListener : ReactorConnectionListener, ISelectHandler
+internal sealed class SelectConnectionListener : ReactorConnectionListener, ISelectHandler, IListenBacklog
 {
     // Accepts per readiness before the reactor serves its connections again; the rest waits one iteration.
     private const int MaxAcceptsPerTurn = 16;
@@ -22,8 +23,18 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     private readonly ILogger _logger;
     private readonly Channel<ReactorConnection> _accepted = Channel.CreateUnbounded<ReactorConnection>(
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
+    private static readonly Action<object?> s_onRoom = static state =>
+    {
+        var listener = (SelectConnectionListener)state!;
+        listener._roomSignalled = true;
+        listener._acceptReactor.Schedule(static _ => { }, null); // the next iteration asks GetInterest again
+    };
+
+    private readonly AcceptThrottle _throttle;
     private AcceptBackoff _backoff;
+    // Reactor thread only: while not 0, the socket is not watched (backing off, or paused near the fd limit).
     private long _acceptPausedUntil;
+    private volatile bool _roomSignalled;
 
     private SelectConnectionListener(Socket socket, ReactorTransport transport)
         : base(transport, socket.LocalEndPoint!)
@@ -32,6 +43,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         _acceptReactor = (SelectReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
+        _throttle = new AcceptThrottle(transport.FileDescriptors, transport.FileDescriptorReserve, this, _logger, EndPoint, s_onRoom, this);
         _acceptReactor.Schedule(static s =>
         {
             var listener = (SelectConnectionListener)s!;
@@ -127,12 +139,13 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
             return SelectInterest.Read;
         }
         long remaining = _acceptPausedUntil - nowMilliseconds;
-        if (remaining <= 0)
+        if (remaining <= 0 || _roomSignalled)
         {
+            _roomSignalled = false;
             _acceptPausedUntil = 0;
             return SelectInterest.Read;
         }
-        // Backing off after running out of fds: wake up when the pause ends, not before.
+        // Select keeps reporting a backlog as readable: wake up when the pause ends, not before.
         timeoutMilliseconds = timeoutMilliseconds < 0 ? (int)remaining : Math.Min(timeoutMilliseconds, (int)remaining);
         return SelectInterest.None;
     }
@@ -143,8 +156,27 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
 
     void ISelectHandler.OnSelectReadable()
     {
+        try
+        {
+            AcceptBacklog();
+        }
+        catch (Exception ex)
+        {
+            // Out of memory, or anything unexpected: the reactor must go on, and accepting with it, later.
+            PauseAccepting(_backoff.OnException(_logger, EndPoint, ex));
+        }
+    }
+
+    private void AcceptBacklog()
+    {
         for (int i = 0; i < MaxAcceptsPerTurn; i++)
         {
+            if (!_throttle.TryAdmit())
+            {
+                // Near the fd limit: a closing connection or the recheck ends the pause.
+                PauseAccepting(AcceptThrottle.RecheckMilliseconds);
+                return;
+            }
             Socket accepted;
             try
             {
@@ -158,7 +190,8 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
                 }
                 continue;
             }
-            _backoff.Reset();
+            _throttle.OnAccepted(-1);
+            _backoff.OnSuccess(_logger, EndPoint);
             Hand(accepted);
             // Level-triggered: a backlog left over is reported again by the next select.
             if (!Socket.Poll(0, SelectMode.SelectRead))
@@ -167,6 +200,8 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
             }
         }
     }
+
+    private void PauseAccepting(int delayMilliseconds) => _acceptPausedUntil = Environment.TickCount64 + delayMilliseconds;
 
     /// <returns>Whether to keep accepting in this turn.</returns>
     private bool HandleAcceptError(SocketError error)
@@ -185,10 +220,42 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
             default:
                 // Out of fds or memory: accepting again at once would spin, and select keeps reporting the
                 // backlog as readable. Stop watching the socket for a while.
-                int delay = _backoff.NextDelayMilliseconds();
-                TransportLog.AcceptBackoff(_logger, EndPoint, error.ToString(), delay);
-                _acceptPausedUntil = Environment.TickCount64 + delay;
+                PauseAccepting(_backoff.OnFailure(_logger, EndPoint, error.ToString()));
                 return false;
+        }
+    }
+
+    bool IListenBacklog.TryRead(out int queued, out int limit)
+    {
+        queued = limit = 0;
+        if (!OperatingSystem.IsLinux() || Socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            return false; // only Linux reports the accept queue, and only for TCP
+        }
+        Span<byte> info = stackalloc byte[TcpListenQueue.InfoLength];
+        try
+        {
+            int length = Socket.GetRawSocketOption(TcpListenQueue.OptionLevel, TcpListenQueue.OptionName, info);
+            return TcpListenQueue.TryParse(info[..length], out queued, out limit);
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    bool IListenBacklog.TryRefuseOne()
+    {
+        // The accepted socket lives for two calls, within the reserve it was kept for.
+        try
+        {
+            using Socket refused = Socket.Accept();
+            refused.LingerState = new LingerOption(true, 0);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
         }
     }
 
@@ -208,6 +275,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         {
             // The peer reset before its endpoints could be read.
             accepted.Dispose();
+            _settings.FileDescriptors.OnClosed();
             TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
             return;
         }

@@ -114,6 +114,9 @@ internal sealed partial class BackgroundProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process id (for a command started through <c>prlimit</c>, the program's own: prlimit execs it).</summary>
+    public int Id => _process.Id;
+
     /// <summary>Both streams interleaved as they arrived; stderr lines are prefixed with "stderr: ".</summary>
     public string Output
     {

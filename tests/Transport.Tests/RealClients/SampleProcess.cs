@@ -25,7 +25,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(20);
 
     // Configuration that would add or change endpoints behind the command line's back.
-    private static readonly string[] RemovedEnvironment =
+    internal static readonly string[] RemovedEnvironment =
     [
         "ASPNETCORE_URLS", "DOTNET_URLS", "ASPNETCORE_HTTP_PORTS", "DOTNET_HTTP_PORTS", "HTTP_PORTS",
         "ASPNETCORE_HTTPS_PORTS", "DOTNET_HTTPS_PORTS", "HTTPS_PORTS", "ASPNETCORE_ENVIRONMENT", "DOTNET_ENVIRONMENT",
@@ -181,7 +181,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
         ("systemd's TCP socket (fd 4)", m => m.Groups["address"].Value == $"http://127.0.0.1:{ActivatedPort}"),
     ];
 
-    private static string FindApp()
+    internal static string FindApp()
     {
         var appPath = Path.Combine(AppContext.BaseDirectory, "WebApp.dll");
         return File.Exists(appPath)
@@ -193,7 +193,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     /// The dotnet host that runs this test run: DOTNET_HOST_PATH (set by the dotnet CLI), else the one that owns
     /// the running runtime (…/dotnet/shared/Microsoft.NETCore.App/VERSION/), else PATH.
     /// </summary>
-    private static string FindDotnet()
+    internal static string FindDotnet()
     {
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath))
         {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Tmds.Linux;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 using static Tmds.Linux.LibC;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
@@ -89,6 +90,22 @@ internal static unsafe class SocketApi
             return LinuxError.LastAsSocketError();
         }
         value = result;
+        return SocketError.Success;
+    }
+
+    /// <summary>getsockopt(IPPROTO_TCP, TCP_INFO) into <paramref name="info"/>; the number of bytes the kernel filled.</summary>
+    public static SocketError GetTcpInfo(int fd, Span<byte> info, out int length)
+    {
+        socklen_t size = (socklen_t)info.Length;
+        fixed (byte* pointer = info)
+        {
+            if (getsockopt(fd, IPPROTO_TCP, TcpListenQueue.OptionName, pointer, &size) < 0)
+            {
+                length = 0;
+                return LinuxError.LastAsSocketError();
+            }
+        }
+        length = (int)size;
         return SocketError.Success;
     }
 

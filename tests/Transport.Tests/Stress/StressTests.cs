@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Stress;
+
+/// <summary>
+/// The stress suite: the sample out of process (so that its memory, CPU time and descriptors can be read from
+/// procfs) under load and faults, the same scenarios on every transport, each recording its figures
+/// (<see cref="StressFigures"/>). Every loop is bounded in count and time; clients are loopback only.
+/// </summary>
+/// <remarks>
+/// The suite runs alone (its collection disables parallelization), after the rest of the tests: its CPU and
+/// memory figures must not include another test's load, and its thousands of connections must not starve
+/// another test's timeouts on a two-core machine.
+/// </remarks>
+[Collection(nameof(StressTests))]
+public abstract partial class StressTests(ITestOutputHelper output)
+{
+    private const string PlaintextRequest = "GET /plaintext HTTP/1.1\r\nHost: stress\r\n\r\n";
+
+    /// <summary>The value of the sample's <c>--transport</c> option.</summary>
+    protected abstract string Transport { get; }
+
+    /// <summary>
+    /// False for Kestrel's Sockets transport: it takes every descriptor and the process aborts (recorded, and
+    /// asserted, so that the README's table is corrected the day it stops doing so).
+    /// </summary>
+    protected abstract bool SurvivesDescriptorExhaustion { get; }
+
+    private ITestOutputHelper Output { get; } = output;
+
+    private void Record(string scenario, string figure, double value, string unit) =>
+        StressFigures.Record(Output, Transport, scenario, figure, value, unit);
+
+    /// <summary>One request on a new connection, answered 200 within <paramref name="timeout"/>.</summary>
+    private static async Task<bool> TryRequestAsync(StressServer server, TimeSpan timeout)
+    {
+        try
+        {
+            using var client = await RawClient.ConnectAsync(server.EndPoint, timeout);
+            await client.SendAsync(PlaintextRequest).WaitAsync(timeout);
+            var response = await client.ReadResponseAsync().WaitAsync(timeout);
+            return response.StatusCode == 200;
+        }
+        catch (Exception ex) when (ex is TimeoutException or System.Net.Sockets.SocketException or IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits (polling, bounded) until <paramref name="condition"/> holds; false when it never did.</summary>
+    private static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                return false;
+            }
+            await Task.Delay(50);
+        }
+        return true;
+    }
+
+    private static double Megabytes(long bytes) => bytes / (1024.0 * 1024.0);
+}
+
+[CollectionDefinition(nameof(StressTests), DisableParallelization = true)]
+public sealed class StressTestsRunAlone;
