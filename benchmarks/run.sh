@@ -211,11 +211,13 @@ build_sample() {
   if ((BUILD == 0)); then
     [[ -f "$APP_DLL" ]] || die "BUILD=0 but $APP_DLL does not exist; run with BUILD=1"
     say "Using the existing build (BUILD=0): $APP_DLL"
+    COMMIT_TEXT="$(describe_commit)"
     return 0
   fi
   say "Building samples/WebApp (Release) once"
   (cd "$REPO_ROOT" && dotnet build samples/WebApp -c Release --nologo -v quiet) || die "dotnet build samples/WebApp -c Release failed"
   [[ -f "$APP_DLL" ]] || die "the build succeeded but $APP_DLL is missing"
+  COMMIT_TEXT="$(describe_commit)"
 }
 
 # ---------------------------------------------------------------------------------------------- perf
@@ -277,12 +279,15 @@ open_results() {
   if ((PERF)); then echo "point,transport,requests,rps,$(IFS=,; echo "${PERF_COLUMNS[*]}"),socket_errors,non2xx" >"$PERF_CSV"; fi
 }
 
-commit_text() {
+# What was built: read right after the build, since the tree may change while a long run goes on.
+describe_commit() {
   local hash changes
   hash="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null)" || { echo "no git commit"; return 0; }
   changes="$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | wc -l)"
   if ((changes > 0)); then echo "$hash + uncommitted changes ($changes files)"; else echo "$hash (clean tree)"; fi
 }
+
+commit_text() { echo "${COMMIT_TEXT:-$(describe_commit)}"; }
 
 machine_text() {
   local model

@@ -78,7 +78,13 @@ internal sealed class AcceptThrottle
     public bool TryAdmit()
     {
         int needed = IsPaused ? _reserve + _resumeMargin : _reserve;
-        if (_budget.HasRoom(needed) || (_budget.Recount() && _budget.HasRoom(needed)))
+        if (!_budget.HasRoom(needed + _reserve))
+        {
+            // Within another reserve of the limit, the estimate of the others' descriptors (assemblies the runtime
+            // mapped since the last count, files the application opened) must be fresh. Rate-limited inside.
+            _budget.Recount();
+        }
+        if (_budget.HasRoom(needed))
         {
             if (IsPaused)
             {

@@ -15,6 +15,15 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// </summary>
 internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpollHandler, IListenBacklog
 {
+    private static readonly Action<object?> s_signalAcceptReady = static state => ((EpollConnectionListener)state!).SignalAcceptReady();
+
+    private static readonly Action<object?> s_recheck = static state =>
+    {
+        var listener = (EpollConnectionListener)state!;
+        Volatile.Write(ref listener._recheckQueued, 0);
+        listener.SignalAcceptReady();
+    };
+
     private readonly EpollListenSocket _listenSocket;
     private readonly FileDescriptorHandle _listenHandle;
     private readonly EpollReactor _acceptReactor;
@@ -28,15 +37,6 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     private AcceptBackoff _backoff;
     private int _recheckQueued;
     private ulong _token;
-
-    private static readonly Action<object?> s_signalAcceptReady = static state => ((EpollConnectionListener)state!).SignalAcceptReady();
-
-    private static readonly Action<object?> s_recheck = static state =>
-    {
-        var listener = (EpollConnectionListener)state!;
-        Volatile.Write(ref listener._recheckQueued, 0);
-        listener.SignalAcceptReady();
-    };
 
     private enum AcceptStep
     {

@@ -18,11 +18,6 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     // Accepts per readiness before the reactor serves its connections again; the rest waits one iteration.
     private const int MaxAcceptsPerTurn = 16;
 
-    private readonly SelectReactor _acceptReactor;
-    private readonly ConnectionSettings _settings;
-    private readonly ILogger _logger;
-    private readonly Channel<ReactorConnection> _accepted = Channel.CreateUnbounded<ReactorConnection>(
-        new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
     private static readonly Action<object?> s_onRoom = static state =>
     {
         var listener = (SelectConnectionListener)state!;
@@ -30,6 +25,11 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         listener._acceptReactor.Schedule(static _ => { }, null); // the next iteration asks GetInterest again
     };
 
+    private readonly SelectReactor _acceptReactor;
+    private readonly ConnectionSettings _settings;
+    private readonly ILogger _logger;
+    private readonly Channel<ReactorConnection> _accepted = Channel.CreateUnbounded<ReactorConnection>(
+        new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
     private readonly AcceptThrottle _throttle;
     private AcceptBackoff _backoff;
     // Reactor thread only: while not 0, the socket is not watched (backing off, or paused near the fd limit).
