@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
 
@@ -8,6 +10,9 @@ public abstract partial class StressTests
 {
     private const int ExhaustionLimit = 512;
     private const int ExhaustionClients = 900;
+
+    [GeneratedRegex(@"; (\d+) connection\(s\) were refused")]
+    private static partial Regex RefusedCount();
 
     /// <summary>
     /// An operator's accident: the server under <c>prlimit --nofile=512:512</c>, 900 clients connect at once and
@@ -52,7 +57,7 @@ public abstract partial class StressTests
             {
                 bool died = await EventuallyAsync(() => server.HasExited, TimeSpan.FromSeconds(30));
                 Record(Scenario, "process alive after the storm", died ? 0 : 1, "(1 = yes)");
-                Record(Scenario, "requests answered", Volatile.Read(ref answered), "");
+                Record(Scenario, "requests answered during the storm", Volatile.Read(ref answered), $"of {connected}");
                 Assert.True(died, "Kestrel's Sockets transport survived running out of file descriptors: the suite and the README record that it " +
                     $"aborts. Update both.{Environment.NewLine}{server.Describe()}");
                 return;
@@ -67,6 +72,7 @@ public abstract partial class StressTests
             double windowSeconds = window.Elapsed.TotalSeconds;
 
             Assert.False(server.HasExited, server.Describe());
+            Record(Scenario, "process alive after the storm", 1, "(1 = yes)");
             int answeredInStorm = Volatile.Read(ref answered);
             Record(Scenario, "requests answered during the storm", answeredInStorm, $"of {connected}");
             Record(Scenario, "CPU during the storm", stormCpu / windowSeconds * 1000, "ms per s");
@@ -91,7 +97,10 @@ public abstract partial class StressTests
 
             Assert.True(await EventuallyAsync(() => server.CountSocketDescriptors() <= baselineSockets, TimeSpan.FromSeconds(10)),
                 $"{server.CountSocketDescriptors()} sockets open, {baselineSockets} before the storm.{Environment.NewLine}{server.Describe()}");
-            await server.WaitForOutputAsync("Resumed accepting connections", TimeSpan.FromSeconds(5));
+            var resumed = await server.WaitForOutputAsync("Resumed accepting connections", TimeSpan.FromSeconds(5));
+            var refused = RefusedCount().Match(resumed);
+            Assert.True(refused.Success, resumed);
+            Record(Scenario, "clients refused (backlog full)", int.Parse(refused.Groups[1].Value, CultureInfo.InvariantCulture), "");
             AssertOneEpisode(server);
             Assert.Equal(0, await server.StopAsync());
         }
