@@ -15,6 +15,8 @@ public abstract class ReactorTransportOptions
     /// <summary>The default of <see cref="FileDescriptorReserve"/>.</summary>
     public const int DefaultFileDescriptorReserve = 64;
 
+    private const int MaxFileDescriptorReserve = 1 << 20;
+
     /// <summary>
     /// The number of reactor threads. Each reactor owns a readiness poller, a memory pool and a share of the
     /// connections of every listener in the process.
@@ -93,7 +95,8 @@ public abstract class ReactorTransportOptions
     /// start a thread or a timer and aborts; the runtime needs a few at a time for that, and the default also leaves
     /// room for the application's own files and outgoing connections at the moment the limit is reached. Raise it
     /// when the application opens many descriptors of its own under load (files, outgoing sockets). 0 disables the
-    /// reserve: accepting then goes on until <c>accept</c> fails (EMFILE) and backs off. Must be at least 0. Only
+    /// reserve: accepting then goes on until <c>accept</c> fails (EMFILE) and backs off. Must be between 0 and
+    /// 1,048,576 (Linux's largest default limit). Only
     /// Linux reports the limit and the open count this needs; elsewhere the reserve has no effect.
     /// </remarks>
     public int FileDescriptorReserve
@@ -101,10 +104,10 @@ public abstract class ReactorTransportOptions
         get => _fileDescriptorReserve;
         set
         {
-            if (value < 0)
+            if (value is < 0 or > MaxFileDescriptorReserve)
             {
                 throw new ArgumentOutOfRangeException(nameof(FileDescriptorReserve), value,
-                    $"{nameof(FileDescriptorReserve)} must be 0 (no reserve) or a positive number of file descriptors (the default is {DefaultFileDescriptorReserve}).");
+                    $"{nameof(FileDescriptorReserve)} must be between 0 (no reserve) and {MaxFileDescriptorReserve} file descriptors (the default is {DefaultFileDescriptorReserve}).");
             }
             _fileDescriptorReserve = value;
         }

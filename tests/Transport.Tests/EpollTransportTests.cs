@@ -113,6 +113,7 @@ public sealed class EpollTransportTests
         Assert.Equal(sockets.MaxReadBufferSize, epoll.MaxReadBufferSize);
         Assert.Equal(sockets.MaxWriteBufferSize, epoll.MaxWriteBufferSize);
         Assert.Equal(sockets.UnsafePreferInlineScheduling, epoll.UnsafePreferInlineScheduling);
+        Assert.Equal(64, epoll.FileDescriptorReserve); // Sockets has none: it accepts until EMFILE
     }
 
     [Theory]
@@ -123,6 +124,8 @@ public sealed class EpollTransportTests
     [InlineData(nameof(ReactorTransportOptions.Backlog), -5)]
     [InlineData(nameof(ReactorTransportOptions.MaxReadBufferSize), -1)]
     [InlineData(nameof(ReactorTransportOptions.MaxWriteBufferSize), -1)]
+    [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), -1)]
+    [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), 1_048_577)]
     public void Options_InvalidValue_ThrowsArgumentOutOfRangeNamingTheOption(string option, long value)
     {
         var options = new EpollTransportOptions();
@@ -139,6 +142,8 @@ public sealed class EpollTransportTests
     [InlineData(nameof(ReactorTransportOptions.Backlog), 1)]
     [InlineData(nameof(ReactorTransportOptions.MaxReadBufferSize), 0)]
     [InlineData(nameof(ReactorTransportOptions.MaxWriteBufferSize), 0)]
+    [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), 0)]
+    [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), 1_048_576)]
     public void Options_BoundaryValue_IsAccepted(string option, long value)
     {
         var options = new EpollTransportOptions();
@@ -271,6 +276,9 @@ public sealed class EpollTransportTests
             case nameof(ReactorTransportOptions.MaxWriteBufferSize):
                 options.MaxWriteBufferSize = value;
                 break;
+            case nameof(ReactorTransportOptions.FileDescriptorReserve):
+                options.FileDescriptorReserve = checked((int)value);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(option), option, "Not an option of the test.");
         }
@@ -282,6 +290,7 @@ public sealed class EpollTransportTests
         nameof(ReactorTransportOptions.Backlog) => options.Backlog,
         nameof(ReactorTransportOptions.MaxReadBufferSize) => options.MaxReadBufferSize,
         nameof(ReactorTransportOptions.MaxWriteBufferSize) => options.MaxWriteBufferSize,
+        nameof(ReactorTransportOptions.FileDescriptorReserve) => options.FileDescriptorReserve,
         _ => throw new ArgumentOutOfRangeException(nameof(option), option, "Not an option of the test."),
     };
 }

@@ -11,7 +11,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 internal struct AcceptBackoff
 {
     private const int InitialMilliseconds = 5;
-    private const int MaxMilliseconds = 1000;
+    public const int MaxMilliseconds = 1000;
 
     private int _current;
     private int _failures;
@@ -35,8 +35,14 @@ internal struct AcceptBackoff
     public int OnException(ILogger logger, object endPoint, Exception ex)
     {
         _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
-        _failures++;
-        TransportLog.AcceptFailed(logger, endPoint, _current, ex);
+        if (_failures++ == 0)
+        {
+            TransportLog.AcceptFailed(logger, endPoint, _current, ex);
+        }
+        else
+        {
+            TransportLog.AcceptBackoffRepeated(logger, endPoint, $"{ex.GetType().Name}: {ex.Message}", _current);
+        }
         return _current;
     }
 

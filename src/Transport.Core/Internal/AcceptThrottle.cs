@@ -25,6 +25,10 @@ internal sealed class AcceptThrottle
     // Refusing the oldest clients only makes room for newer ones: keep the backlog just under its limit.
     private const int MaxRefusalsPerCheck = 64;
 
+    // Above half the limit, the estimate of the others is refreshed at least this often even with room to spare,
+    // so that it cannot drift far behind what the rest of the process opened.
+    private const int FarRecountIntervalMilliseconds = 1000;
+
     private static readonly Action<object?> s_onRoom = static state =>
     {
         var throttle = (AcceptThrottle)state!;
@@ -77,12 +81,18 @@ internal sealed class AcceptThrottle
     /// </summary>
     public bool TryAdmit()
     {
-        int needed = IsPaused ? _reserve + _resumeMargin : _reserve;
+        // The margin shrinks with the connections that could still close: with none left, only the others can
+        // give room back, and any room is then worth resuming for.
+        int needed = IsPaused ? _reserve + Math.Min(_resumeMargin, _budget.Held) : _reserve;
         if (!_budget.HasRoom(needed + _reserve))
         {
             // Within another reserve of the limit, the estimate of the others' descriptors (assemblies the runtime
-            // mapped since the last count, files the application opened) must be fresh. Rate-limited inside.
+            // mapped since the last count, files the application opened) must be fresh.
             _budget.Recount();
+        }
+        else if (_budget.OpenEstimate * 2 > _budget.Limit)
+        {
+            _budget.Recount(FarRecountIntervalMilliseconds);
         }
         if (_budget.HasRoom(needed))
         {
@@ -100,18 +110,29 @@ internal sealed class AcceptThrottle
         RefuseWhileBacklogFull();
         if (Interlocked.Exchange(ref _waitingForRoom, 1) == 0)
         {
-            _budget.WaitForRoom(needed, s_onRoom, this);
+            try
+            {
+                _budget.WaitForRoom(_reserve + _resumeMargin, s_onRoom, this);
+            }
+            catch
+            {
+                Volatile.Write(ref _waitingForRoom, 0);
+                throw;
+            }
         }
         return false;
     }
 
+    /// <summary>The listener is unbound: no room signal is wanted any more.</summary>
+    public void Stop() => _budget.StopWaiting(this);
+
     private void Pause()
     {
         IsPaused = true;
-        long now = Environment.TickCount64;
+        long now = _budget.Now;
         if (_inEpisode && now - _lastResumedAt < EpisodeGapMilliseconds)
         {
-            TransportLog.AcceptPausedAgain(_logger, _endPoint, _budget.OpenEstimate, _budget.Limit);
+            TransportLog.AcceptPausedAgain(_logger, _endPoint, _budget.OpenEstimate, _budget.Limit, now - _episodeStartedAt, _refused);
             return;
         }
         _inEpisode = true;
@@ -124,7 +145,7 @@ internal sealed class AcceptThrottle
     private void Resume()
     {
         IsPaused = false;
-        _lastResumedAt = Environment.TickCount64;
+        _lastResumedAt = _budget.Now;
         if (!_resumeLogged)
         {
             _resumeLogged = true;

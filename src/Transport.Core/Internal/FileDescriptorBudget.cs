@@ -7,9 +7,9 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// </summary>
 /// <remarks>
 /// The estimate of the others is raised for free on every accept (the kernel hands out the lowest free number,
-/// so every number below an accepted fd is in use) and corrected by a count of /proc/self/fd whenever the
-/// estimate says the reserve is reached, at most every <see cref="MinRecountIntervalMilliseconds"/>. The hot path
-/// (an accept with room to spare) is two volatile reads, an increment and a compare.
+/// so every number below an accepted fd is in use) and corrected by a count of /proc/self/fd, which the accept
+/// loops ask for near the limit (see <see cref="AcceptThrottle"/>). The hot path (an accept with room to spare)
+/// is a few volatile reads, an increment and a compare.
 /// </remarks>
 internal sealed class FileDescriptorBudget
 {
@@ -31,7 +31,7 @@ internal sealed class FileDescriptorBudget
     {
         _table = table;
         _clock = clock ?? (static () => Environment.TickCount64);
-        _limit = table.ReadLimit();
+        _limit = table.ReadLimit() ?? long.MaxValue;
         if (_limit != long.MaxValue)
         {
             _others = table.CountOpen() ?? 0;
@@ -39,6 +39,9 @@ internal sealed class FileDescriptorBudget
     }
 
     public static FileDescriptorBudget Process { get; } = new(ProcessFileDescriptors.Instance);
+
+    /// <summary>Milliseconds on the budget's clock (<see cref="Environment.TickCount64"/> outside tests).</summary>
+    public long Now => _clock();
 
     /// <summary>The soft RLIMIT_NOFILE as last read; <see cref="long.MaxValue"/> when there is none.</summary>
     public long Limit => Volatile.Read(ref _limit);
@@ -55,19 +58,19 @@ internal sealed class FileDescriptorBudget
 
     /// <summary>
     /// Counts the open descriptors again (and re-reads the limit, which the process may have raised); false when
-    /// the last count is too recent to repeat. A count that fails (no descriptor left to open the directory
-    /// with) means the table is full.
+    /// the last count is more recent than <paramref name="minIntervalMilliseconds"/>. A read that fails (no
+    /// descriptor left to open the file with) means the table is full, against the limit last read.
     /// </summary>
-    public bool Recount()
+    public bool Recount(int minIntervalMilliseconds = MinRecountIntervalMilliseconds)
     {
         long now = _clock();
         long last = Volatile.Read(ref _lastRecount);
-        if ((last != long.MinValue && now - last < MinRecountIntervalMilliseconds)
+        if ((last != long.MinValue && now - last < minIntervalMilliseconds)
             || Interlocked.CompareExchange(ref _lastRecount, now, last) != last)
         {
             return false;
         }
-        long limit = _table.ReadLimit();
+        long limit = _table.ReadLimit() ?? Volatile.Read(ref _limit);
         Volatile.Write(ref _limit, limit);
         int heldBefore = Volatile.Read(ref _held);
         long open = _table.CountOpen() ?? Math.Min(limit, int.MaxValue);
@@ -110,7 +113,9 @@ internal sealed class FileDescriptorBudget
         lock (_waitersLock)
         {
             _waiters.Add((callback, state));
-            _waiterCount = _waiters.Count;
+            // A full fence: the read of the held count below must not move before this store, or a close that
+            // reads no waiter and this registration that reads no room could miss each other.
+            Interlocked.Exchange(ref _waiterCount, _waiters.Count);
         }
         // A close between the caller's check and the registration above would have found no waiter.
         if (HasRoom(reserve))
@@ -134,7 +139,25 @@ internal sealed class FileDescriptorBudget
         }
         foreach (var (callback, state) in waiters)
         {
-            callback(state);
+            // Runs inside some connection's close: a failing callback must neither stop that close nor the
+            // other waiters' signals.
+            try
+            {
+                callback(state);
+            }
+            catch (Exception)
+            {
+            }
+        }
+    }
+
+    /// <summary>Forgets a waiter that will never need the signal (its listener was unbound).</summary>
+    public void StopWaiting(object? state)
+    {
+        lock (_waitersLock)
+        {
+            _waiters.RemoveAll(w => ReferenceEquals(w.State, state));
+            Interlocked.Exchange(ref _waiterCount, _waiters.Count);
         }
     }
 }

@@ -8,8 +8,11 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// </remarks>
 internal interface IFileDescriptorTable
 {
-    /// <summary>The soft RLIMIT_NOFILE, or <see cref="long.MaxValue"/> where there is none to honour.</summary>
-    long ReadLimit();
+    /// <summary>
+    /// The soft RLIMIT_NOFILE; <see cref="long.MaxValue"/> where there is none to honour; null when it cannot be read
+    /// just now (opening the file needs a descriptor: near the limit, this fails exactly when it matters).
+    /// </summary>
+    long? ReadLimit();
 
     /// <summary>Open descriptors now, or null when they cannot be counted (which near the limit means "full").</summary>
     int? CountOpen();
@@ -26,7 +29,7 @@ internal sealed class ProcessFileDescriptors : IFileDescriptorTable
     {
     }
 
-    public long ReadLimit()
+    public long? ReadLimit()
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -45,9 +48,11 @@ internal sealed class ProcessFileDescriptors : IFileDescriptorTable
         }
         catch (IOException)
         {
+            return null; // EMFILE, ENFILE among others
         }
         catch (UnauthorizedAccessException)
         {
+            return null;
         }
         return long.MaxValue;
     }

@@ -34,7 +34,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     private int _threadId;
     private volatile bool _stopRequested;
 
-    // 1 while the thread is (about to be) blocked in the backend wait with an infinite timeout. A poster that
+    // 1 while the thread is (about to be) blocked in the backend wait, until woken or its first timer is due. A poster that
     // flips it back to 0 owns the wake-up; everyone else skips the syscall.
     private int _blocked;
 

@@ -93,8 +93,8 @@ internal static partial class TransportLog
     [LoggerMessage(107, LogLevel.Information, "Resumed accepting connections on {EndPoint} after {PausedMilliseconds} ms; {RefusedConnections} connection(s) were refused meanwhile because the listen backlog was full.", EventName = "AcceptResumed")]
     public static partial void AcceptResumed(ILogger logger, object endPoint, long pausedMilliseconds, long refusedConnections);
 
-    [LoggerMessage(111, LogLevel.Debug, "Stopped accepting connections on {EndPoint} again: {OpenFileDescriptors} of {FileDescriptorLimit} file descriptors are open (the same episode as the last warning).", EventName = "AcceptPausedAgain")]
-    public static partial void AcceptPausedAgain(ILogger logger, object endPoint, long openFileDescriptors, long fileDescriptorLimit);
+    [LoggerMessage(111, LogLevel.Debug, "Stopped accepting connections on {EndPoint} again: {OpenFileDescriptors} of {FileDescriptorLimit} file descriptors are open (the episode of the last warning, {EpisodeMilliseconds} ms ago; {RefusedConnections} connection(s) refused so far).", EventName = "AcceptPausedAgain")]
+    public static partial void AcceptPausedAgain(ILogger logger, object endPoint, long openFileDescriptors, long fileDescriptorLimit, long episodeMilliseconds, long refusedConnections);
 
     [LoggerMessage(108, LogLevel.Error, "Accepting connections on {EndPoint} failed unexpectedly; retrying in {DelayMs} ms.", EventName = "AcceptFailed")]
     public static partial void AcceptFailed(ILogger logger, object endPoint, int delayMs, Exception ex);

@@ -24,6 +24,13 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         listener.SignalAcceptReady();
     };
 
+    private static readonly Action<object?> s_backoffElapsed = static state =>
+    {
+        var listener = (EpollConnectionListener)state!;
+        Volatile.Write(ref listener._backoffTimerQueued, 0);
+        listener.SignalAcceptReady();
+    };
+
     private readonly EpollListenSocket _listenSocket;
     private readonly FileDescriptorHandle _listenHandle;
     private readonly EpollReactor _acceptReactor;
@@ -36,6 +43,10 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     private readonly AcceptThrottle _throttle;
     private AcceptBackoff _backoff;
     private int _recheckQueued;
+    private int _backoffTimerQueued;
+    // Accept thread only: no accept before this time (Environment.TickCount64), 0 when not backing off. New
+    // clients still signal readiness meanwhile; the deadline keeps them from cutting the back-off short.
+    private long _retryAt;
     private ulong _token;
 
     private enum AcceptStep
@@ -133,25 +144,43 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             }
             catch (Exception ex)
             {
-                // Out of memory in a registration or a continuation, or anything unexpected: back off. When the
-                // wait itself failed, the one thing left that needs nothing new is blocking this thread.
-                int delay = _backoff.OnException(_logger, EndPoint, ex);
-                if (wait)
-                {
-                    Thread.Sleep(delay);
-                }
-                else
-                {
-                    BackOff(delay);
-                    wait = true;
-                }
+                // Out of memory in a registration or a continuation, or anything unexpected: back off.
+                wait = BackOffAfter(ex, waitFailed: wait);
             }
         }
+    }
+
+    /// <returns>Whether the next step is the wait (for the back-off timer), or an accept (after blocking here).</returns>
+    private bool BackOffAfter(Exception ex, bool waitFailed)
+    {
+        try
+        {
+            int delay = _backoff.OnException(_logger, EndPoint, ex);
+            if (!waitFailed)
+            {
+                BackOff(delay);
+                return true;
+            }
+            Thread.Sleep(delay);
+        }
+        catch (Exception)
+        {
+            // Not even logging or queuing a timer worked. Blocking this thread is the one thing that needs nothing
+            // new; the following accept (or its wait) tries again.
+            Thread.Sleep(AcceptBackoff.MaxMilliseconds);
+        }
+        return false;
     }
 
     private AcceptStep TryAcceptOne(out ReactorConnection? connection)
     {
         connection = null;
+        if (_retryAt != 0 && Environment.TickCount64 < _retryAt)
+        {
+            WakeAt(_retryAt); // woken early by a new client: the back-off still runs
+            return AcceptStep.Wait;
+        }
+        _retryAt = 0;
         if (!_throttle.TryAdmit())
         {
             // Paused near the fd limit: a closing connection, a new client or the recheck timer ends the wait.
@@ -163,7 +192,17 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         if (error == SocketError.Success)
         {
             _throttle.OnAccepted(fd);
-            _backoff.OnSuccess(_logger, EndPoint);
+            try
+            {
+                _backoff.OnSuccess(_logger, EndPoint);
+            }
+            catch
+            {
+                // Nothing owns the fd yet.
+                SocketApi.Close(fd);
+                _settings.FileDescriptors.OnClosed();
+                throw;
+            }
             connection = CreateConnection(fd, remoteEndPoint);
             return connection is null ? AcceptStep.Again : AcceptStep.Accepted;
         }
@@ -193,14 +232,43 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         }
     }
 
-    /// <summary>Makes the next wait end after <paramref name="delayMilliseconds"/>, by a reactor timer.</summary>
-    private void BackOff(int delayMilliseconds) => _acceptReactor.RunAfter(delayMilliseconds, s_signalAcceptReady, this);
+    /// <summary>No accept for <paramref name="delayMilliseconds"/>; a reactor timer ends the wait.</summary>
+    private void BackOff(int delayMilliseconds)
+    {
+        _retryAt = Environment.TickCount64 + delayMilliseconds;
+        WakeAt(_retryAt);
+    }
+
+    private void WakeAt(long due)
+    {
+        // One timer at a time: a timer still queued for an earlier time wakes the wait, which queues the next.
+        if (Interlocked.Exchange(ref _backoffTimerQueued, 1) == 0)
+        {
+            try
+            {
+                _acceptReactor.RunAfter((int)Math.Max(0, due - Environment.TickCount64), s_backoffElapsed, this);
+            }
+            catch
+            {
+                Volatile.Write(ref _backoffTimerQueued, 0);
+                throw;
+            }
+        }
+    }
 
     private void WakeAfterRecheck()
     {
         if (Interlocked.Exchange(ref _recheckQueued, 1) == 0)
         {
-            _acceptReactor.RunAfter(AcceptThrottle.RecheckMilliseconds, s_recheck, this);
+            try
+            {
+                _acceptReactor.RunAfter(AcceptThrottle.RecheckMilliseconds, s_recheck, this);
+            }
+            catch
+            {
+                Volatile.Write(ref _recheckQueued, 0);
+                throw;
+            }
         }
     }
 
@@ -220,8 +288,25 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             return false; // a Unix socket has no tcp_info; its clients see EAGAIN when its backlog is full
         }
         Span<byte> info = stackalloc byte[TcpListenQueue.InfoLength];
-        return SocketApi.GetTcpInfo(_listenHandle.DangerousGetFd(), info, out int length) == SocketError.Success
-            && TcpListenQueue.TryParse(info[..length], out queued, out limit);
+        bool added = false;
+        try
+        {
+            // Held, as for accept: an unbind closing the socket meanwhile must not let this reach a reused fd.
+            _listenHandle.DangerousAddRef(ref added);
+            return SocketApi.GetTcpInfo(_listenHandle.DangerousGetFd(), info, out int length) == SocketError.Success
+                && TcpListenQueue.TryParse(info[..length], out queued, out limit);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            if (added)
+            {
+                _listenHandle.DangerousRelease();
+            }
+        }
     }
 
     bool IListenBacklog.TryRefuseOne()
@@ -291,6 +376,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
 
     protected override void CloseOnReactor()
     {
+        _throttle.Stop();
         _acceptReactor.Unregister(_listenHandle.DangerousGetFd(), _token);
         _listenSocket.Close();
     }

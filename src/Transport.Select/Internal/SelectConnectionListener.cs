@@ -136,6 +136,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     {
         if (_acceptPausedUntil == 0)
         {
+            _roomSignalled = false; // a signal for a pause that already ended must not cut the next one short
             return SelectInterest.Read;
         }
         long remaining = _acceptPausedUntil - nowMilliseconds;
@@ -191,8 +192,8 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
                 continue;
             }
             _throttle.OnAccepted(-1);
-            _backoff.OnSuccess(_logger, EndPoint);
             Hand(accepted);
+            _backoff.OnSuccess(_logger, EndPoint);
             // Level-triggered: a backlog left over is reported again by the next select.
             if (!Socket.Poll(0, SelectMode.SelectRead))
             {
@@ -270,16 +271,17 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
                 accepted.NoDelay = true;
             }
             connection = new SelectConnection(accepted, (SelectReactor)Reactors.Next(), _settings);
+            connection.Start();
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex)
         {
-            // The peer reset before its endpoints could be read.
+            // The peer reset before its endpoints could be read, or there was no memory to set the connection
+            // up: until started, nothing else owns the socket.
             accepted.Dispose();
             _settings.FileDescriptors.OnClosed();
             TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
             return;
         }
-        connection.Start();
         if (!_accepted.Writer.TryWrite(connection))
         {
             // Unbound meanwhile: nobody will take it.
@@ -302,6 +304,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     // Kestrel's accept loop ends when the channel completes, right after the close.
     protected override void CloseOnReactor()
     {
+        _throttle.Stop();
         _acceptReactor.Unregister(this);
         Socket.Dispose();
         _accepted.Writer.TryComplete();

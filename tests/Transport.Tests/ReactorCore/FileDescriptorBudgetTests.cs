@@ -74,13 +74,15 @@ public sealed class FileDescriptorBudgetTests : IDisposable
     }
 
     [Fact]
-    public void Recount_CannotCount_TreatsTheTableAsFull()
+    public void Recount_CannotReadAnything_TreatsTheTableAsFullAgainstTheLastLimit()
     {
         var budget = CreateBudget();
-        _table.Others = null; // EMFILE on opening /proc/self/fd
+        _table.Others = null; // EMFILE on opening /proc/self/fd ...
+        _table.Limit = null; // ... and /proc/self/limits
         _now += FileDescriptorBudget.MinRecountIntervalMilliseconds;
 
         Assert.True(budget.Recount());
+        Assert.Equal(100, budget.Limit);
         Assert.Equal(100, budget.OpenEstimate);
         Assert.False(budget.HasRoom(Reserve));
     }
@@ -135,6 +137,38 @@ public sealed class FileDescriptorBudgetTests : IDisposable
     }
 
     [Fact]
+    public void TryAdmit_PausedAgainLongAfterResuming_NewEpisodeWithANewWarning()
+    {
+        var budget = CreateBudget();
+        var throttle = CreateThrottle(budget);
+        Open(budget, 72);
+        Assert.False(throttle.TryAdmit());
+        budget.OnClosed();
+        budget.OnClosed();
+        Assert.True(throttle.TryAdmit());
+
+        _now += AcceptThrottle.EpisodeGapMilliseconds;
+        Open(budget, 2);
+        Assert.False(throttle.TryAdmit());
+
+        Assert.Equal(2, _logs.Entries.Count(e => e.EventId.Name == "AcceptPaused"));
+    }
+
+    [Fact]
+    public void TryAdmit_PausedWithNoConnectionLeft_ResumesAsSoonAsTheOthersLeaveTheReserve()
+    {
+        _table.Others = 95; // the application itself holds the descriptors
+        var budget = CreateBudget();
+        var throttle = CreateThrottle(budget);
+        Assert.False(throttle.TryAdmit());
+
+        _table.Others = 91; // exactly the reserve left after one more: no connection could give the margin back
+        _now += FileDescriptorBudget.MinRecountIntervalMilliseconds;
+
+        Assert.True(throttle.TryAdmit());
+    }
+
+    [Fact]
     public void TryAdmit_PausedWithFullBacklog_RefusesTheOldestDownToSevenEighths()
     {
         var budget = CreateBudget();
@@ -186,11 +220,33 @@ public sealed class FileDescriptorBudgetTests : IDisposable
     [Fact]
     public void ProcessFileDescriptors_ThisProcess_CountsBelowItsLimit()
     {
-        long limit = ProcessFileDescriptors.Instance.ReadLimit();
+        long? limit = ProcessFileDescriptors.Instance.ReadLimit();
         int? open = ProcessFileDescriptors.Instance.CountOpen();
 
         Assert.NotNull(open);
-        Assert.InRange(open.Value, 3, limit - 1); // stdin, stdout and stderr at least
+        Assert.NotNull(limit);
+        Assert.InRange(open.Value, 3, limit.Value - 1); // stdin, stdout and stderr at least
+    }
+
+    [Fact]
+    public void ProcessFileDescriptors_ThisProcess_CountFollowsAnOpenAndAClose()
+    {
+        // Other tests open and close descriptors meanwhile: look for the step in a few tries.
+        for (int attempt = 0; ; attempt++)
+        {
+            int before = ProcessFileDescriptors.Instance.CountOpen()!.Value;
+            int during;
+            using (File.OpenRead("/proc/self/status"))
+            {
+                during = ProcessFileDescriptors.Instance.CountOpen()!.Value;
+            }
+            int after = ProcessFileDescriptors.Instance.CountOpen()!.Value;
+            if ((during - before, during - after) == (1, 1) || attempt == 20)
+            {
+                Assert.Equal((1, 1), (during - before, during - after));
+                return;
+            }
+        }
     }
 
     [Fact]
@@ -225,14 +281,15 @@ public sealed class FileDescriptorBudgetTests : IDisposable
 
     private sealed class ScriptedTable : IFileDescriptorTable
     {
-        public long Limit { get; set; }
+        /// <summary>null: the limit cannot be read.</summary>
+        public long? Limit { get; set; }
 
         /// <summary>Descriptors open besides the transports' connections; null: they cannot be counted.</summary>
         public int? Others { get; set; }
 
         public Func<int> Held { get; set; } = () => 0;
 
-        public long ReadLimit() => Limit;
+        public long? ReadLimit() => Limit;
 
         public int? CountOpen() => Others + Held();
     }

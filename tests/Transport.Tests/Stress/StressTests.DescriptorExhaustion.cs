@@ -77,7 +77,7 @@ public abstract partial class StressTests
             Record(Scenario, "requests answered during the storm", answeredInStorm, $"of {connected}");
             Record(Scenario, "CPU during the storm", stormCpu / windowSeconds * 1000, "ms per s");
             Assert.InRange(answeredInStorm, 1, connected - 1);
-            Assert.True(stormCpu <= 0.3 * windowSeconds, $"{stormCpu:F2} CPU-s in {windowSeconds:F1} s while paused: a spin.{Environment.NewLine}{server.Describe()}");
+            Assert.True(stormCpu <= 0.15 * windowSeconds, $"{stormCpu:F2} CPU-s in {windowSeconds:F1} s while paused: a spin.{Environment.NewLine}{server.Describe()}");
             AssertOneEpisode(server);
 
             // The crowd leaves; a new client must be served within a second.
@@ -100,7 +100,10 @@ public abstract partial class StressTests
             var resumed = await server.WaitForOutputAsync("Resumed accepting connections", TimeSpan.FromSeconds(5));
             var refused = RefusedCount().Match(resumed);
             Assert.True(refused.Success, resumed);
-            Record(Scenario, "clients refused (backlog full)", int.Parse(refused.Groups[1].Value, CultureInfo.InvariantCulture), "");
+            int refusedCount = int.Parse(refused.Groups[1].Value, CultureInfo.InvariantCulture);
+            Record(Scenario, "clients refused (backlog full)", refusedCount, "");
+            // About 250 served and 513 in the backlog leave well over a hundred of the 900 to refuse.
+            Assert.True(refusedCount > 0, $"No client refused although the backlog overflowed.{Environment.NewLine}{server.Describe()}");
             AssertOneEpisode(server);
             Assert.Equal(0, await server.StopAsync());
         }

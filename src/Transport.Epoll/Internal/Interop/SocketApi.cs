@@ -141,7 +141,16 @@ internal static unsafe class SocketApi
             remoteEndPoint = null;
             return LinuxError.LastAsSocketError();
         }
-        remoteEndPoint = SocketAddressCodec.Read(new ReadOnlySpan<byte>(address, (int)length));
+        try
+        {
+            remoteEndPoint = SocketAddressCodec.Read(new ReadOnlySpan<byte>(address, (int)length));
+        }
+        catch
+        {
+            // Out of memory for the address: nothing would ever close the fd.
+            _ = close(fd);
+            throw;
+        }
         return SocketError.Success;
     }
 
