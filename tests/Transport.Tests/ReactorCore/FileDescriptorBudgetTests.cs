@@ -120,16 +120,10 @@ public sealed class FileDescriptorBudgetTests : IDisposable
         var budget = CreateBudget();
         var throttle = CreateThrottle(budget);
         Open(budget, 72);
-        Assert.False(throttle.TryAdmit());
-        budget.OnClosed();
-        budget.OnClosed();
-        Assert.True(throttle.TryAdmit());
+        PauseThenResume(budget, throttle);
 
         Open(budget, 2);
-        Assert.False(throttle.TryAdmit());
-        budget.OnClosed();
-        budget.OnClosed();
-        Assert.True(throttle.TryAdmit());
+        PauseThenResume(budget, throttle);
 
         Assert.Single(_logs.Entries, e => e.EventId.Name == "AcceptPaused");
         Assert.Single(_logs.Entries, e => e.EventId.Name == "AcceptPausedAgain");
@@ -142,10 +136,7 @@ public sealed class FileDescriptorBudgetTests : IDisposable
         var budget = CreateBudget();
         var throttle = CreateThrottle(budget);
         Open(budget, 72);
-        Assert.False(throttle.TryAdmit());
-        budget.OnClosed();
-        budget.OnClosed();
-        Assert.True(throttle.TryAdmit());
+        PauseThenResume(budget, throttle);
 
         _now += AcceptThrottle.EpisodeGapMilliseconds;
         Open(budget, 2);
@@ -270,6 +261,15 @@ public sealed class FileDescriptorBudgetTests : IDisposable
 
     private AcceptThrottle CreateThrottle(FileDescriptorBudget budget) =>
         new(budget, Reserve, _backlog, _logs.CreateLogger("test"), Listener, _ => _roomSignals++, null);
+
+    /// <summary>At the reserve: pauses, then two closes give it the room to resume (the reserve plus its margin).</summary>
+    private static void PauseThenResume(FileDescriptorBudget budget, AcceptThrottle throttle)
+    {
+        Assert.False(throttle.TryAdmit());
+        budget.OnClosed();
+        budget.OnClosed();
+        Assert.True(throttle.TryAdmit());
+    }
 
     private static void Open(FileDescriptorBudget budget, int count)
     {
