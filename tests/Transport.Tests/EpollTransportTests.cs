@@ -107,7 +107,8 @@ public sealed class EpollTransportTests
         var epoll = new EpollTransportOptions();
         var sockets = new SocketTransportOptions();
 
-        Assert.Equal(Environment.ProcessorCount, epoll.ReactorCount);
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), epoll.ReactorCount); // Sockets' IOQueueCount differs: see README
+        Assert.Equal(Environment.ProcessorCount, new EpollTransportOptions { UnsafePreferInlineScheduling = true }.ReactorCount);
         Assert.Equal(sockets.NoDelay, epoll.NoDelay);
         Assert.Equal(sockets.Backlog, epoll.Backlog);
         Assert.Equal(sockets.MaxReadBufferSize, epoll.MaxReadBufferSize);
