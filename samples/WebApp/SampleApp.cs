@@ -31,7 +31,7 @@ public static class SampleApp
         configure?.Invoke(builder);
 
         var options = SampleOptions.Read(builder.Configuration);
-        options.Transport.Apply(builder.WebHost, options.UnsafePreferInlineScheduling);
+        options.Transport.Apply(builder.WebHost, options);
 
         // The URLs are bound in code with the other endpoints (see SampleListeners); hosting must not hand them
         // to Kestrel a second time. An empty value would not do: hosting then falls back to the URLs it read when

@@ -17,6 +17,8 @@ internal sealed class SampleOptions
     public const string EchoPortKey = "echo-port";
     public const string ChatPortKey = "chat-port";
     public const string UnsafePreferInlineSchedulingKey = "unsafe-prefer-inline-scheduling";
+    public const string UnixSocketModeKey = "unix-socket-mode";
+    public const string ReusePortKey = "reuse-port";
 
     private const string DefaultUrl = "http://127.0.0.1:5000";
 
@@ -29,6 +31,8 @@ internal sealed class SampleOptions
         int? echoPort,
         int? chatPort,
         bool unsafePreferInlineScheduling,
+        UnixFileMode? unixSocketMode,
+        bool reusePort,
         bool hasConfiguredCertificate,
         bool activatedBySystemd)
     {
@@ -40,6 +44,8 @@ internal sealed class SampleOptions
         EchoPort = echoPort;
         ChatPort = chatPort;
         UnsafePreferInlineScheduling = unsafePreferInlineScheduling;
+        UnixSocketMode = unixSocketMode;
+        ReusePort = reusePort;
         HasConfiguredCertificate = hasConfiguredCertificate;
         ActivatedBySystemd = activatedBySystemd;
     }
@@ -68,6 +74,15 @@ internal sealed class SampleOptions
     /// transports' options, or Kestrel's <c>SocketTransportOptions</c>), so benchmarks can compare both schedulings.
     /// </summary>
     public bool UnsafePreferInlineScheduling { get; }
+
+    /// <summary>
+    /// <c>--unix-socket-mode 660</c>: the reactor transports' <c>UnixSocketFileMode</c> for every Unix socket they
+    /// create (<c>--unix-socket</c>, <c>--urls http://unix:...</c>), e.g. for an nginx worker running as another user.
+    /// </summary>
+    public UnixFileMode? UnixSocketMode { get; }
+
+    /// <summary><c>--reuse-port</c>: the reactor transports' <c>ReusePort</c> (SO_REUSEPORT), to run several processes on one port.</summary>
+    public bool ReusePort { get; }
 
     /// <summary>True when <c>Kestrel:Certificates:Default</c> names a certificate, which then replaces the generated one.</summary>
     public bool HasConfiguredCertificate { get; }
@@ -129,6 +144,8 @@ internal sealed class SampleOptions
             echoPort,
             chatPort,
             ReadSwitch(configuration, UnsafePreferInlineSchedulingKey),
+            ReadReactorOnly(configuration, UnixSocketModeKey, transport, ReadFileMode),
+            ReadReactorOnly(configuration, ReusePortKey, transport, static (c, k) => ReadSwitch(c, k)),
             configuration.GetSection("Kestrel:Certificates:Default").Exists(),
             activatedBySystemd);
     }
@@ -155,6 +172,42 @@ internal sealed class SampleOptions
 
         throw new SampleOptionException(
             $"Invalid value '{value}' for --{key}: give a TCP port number from 0 to {IPEndPoint.MaxPort} (0 picks any free port).");
+    }
+
+    /// <summary>An option of the reactor transports' own: Kestrel's Sockets transport has no equivalent to set.</summary>
+    private static T ReadReactorOnly<T>(IConfiguration configuration, string key, TransportChoice transport, Func<IConfiguration, string, T> read)
+    {
+        var value = read(configuration, key);
+        if (configuration[key] is not null && !transport.IsReactor)
+        {
+            throw new SampleOptionException(
+                $"--{key} applies to the reactor transports (epoll, select, default); Kestrel's {transport.Name} transport has no such option: leave it out or pick another --transport.");
+        }
+
+        return value;
+    }
+
+    /// <summary>An octal file mode such as 660 or 0666.</summary>
+    private static UnixFileMode? ReadFileMode(IConfiguration configuration, string key)
+    {
+        var value = configuration[key];
+        if (value is null)
+        {
+            return null;
+        }
+
+        var digits = value.Trim();
+        if (digits.Length is >= 3 and <= 5 && digits.All(static c => c is >= '0' and <= '7'))
+        {
+            var mode = Convert.ToInt32(digits, 8);
+            if (mode <= 0xFFF)
+            {
+                return (UnixFileMode)mode;
+            }
+        }
+
+        throw new SampleOptionException(
+            $"Invalid value '{value}' for --{key}: give an octal file mode such as 660 (owner and group) or 666 (everyone may connect).");
     }
 
     /// <summary>A true/false switch; not given is false.</summary>

@@ -12,13 +12,15 @@ namespace WebApp;
 /// </summary>
 /// <param name="Name">The value of the <c>transport</c> option.</param>
 /// <param name="Apply">
-/// Registers the transport on the web host; the flag is <c>--unsafe-prefer-inline-scheduling</c>, which the
-/// transport's options take as <c>UnsafePreferInlineScheduling</c>.
+/// Registers the transport on the web host, with the transport options the sample's switches set
+/// (<c>--unsafe-prefer-inline-scheduling</c>, and for the reactor transports <c>--unix-socket-mode</c> and
+/// <c>--reuse-port</c>).
 /// </param>
+/// <param name="IsReactor">True for the reactor transports, whose options include the socket file mode and port sharing.</param>
 /// <param name="WhyNotServing">
 /// Given a bound address, null when this transport serves it, otherwise why Kestrel's Sockets transport does.
 /// </param>
-internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, bool> Apply, Func<string, string?> WhyNotServing)
+internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, SampleOptions> Apply, bool IsReactor, Func<string, string?> WhyNotServing)
 {
     public const string ConfigurationKey = "transport";
 
@@ -26,14 +28,22 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, bool
     public static readonly IReadOnlyList<TransportChoice> All =
     [
         // The reactor transports bind IP endpoints and Unix domain sockets alike; off Linux, epoll binds nothing.
-        new("epoll", static (webHost, inline) => webHost.UseEpollTransport(o => o.UnsafePreferInlineScheduling = inline), static _ =>
+        new("epoll", static (webHost, options) => webHost.UseEpollTransport(o => Configure(o, options)), IsReactor: true, static _ =>
             !EpollTransportFactory.IsSupported ? "it is not supported on this platform" : null),
-        new("select", static (webHost, inline) => webHost.UseSelectTransport(o => o.UnsafePreferInlineScheduling = inline), static _ => null),
+        new("select", static (webHost, options) => webHost.UseSelectTransport(o => Configure(o, options)), IsReactor: true, static _ => null),
         // The best multiplexer of this platform: epoll on Linux, select elsewhere (the options both share).
-        new("default", static (webHost, inline) => webHost.UseDefaultReactorTransport(o => o.UnsafePreferInlineScheduling = inline), static _ => null),
+        new("default", static (webHost, options) => webHost.UseDefaultReactorTransport(o => Configure(o, options)), IsReactor: true, static _ => null),
         // Kestrel's own transport, registered by CreateSlimBuilder already: only its options to set.
-        new("sockets", static (webHost, inline) => webHost.UseSockets(o => o.UnsafePreferInlineScheduling = inline), static _ => null),
+        new("sockets", static (webHost, options) => webHost.UseSockets(o => o.UnsafePreferInlineScheduling = options.UnsafePreferInlineScheduling),
+            IsReactor: false, static _ => null),
     ];
+
+    private static void Configure(ReactorTransportOptions transport, SampleOptions options)
+    {
+        transport.UnsafePreferInlineScheduling = options.UnsafePreferInlineScheduling;
+        transport.UnixSocketFileMode = options.UnixSocketMode;
+        transport.ReusePort = options.ReusePort;
+    }
 
     public static bool TryFind(string? value, [NotNullWhen(true)] out TransportChoice? choice)
     {

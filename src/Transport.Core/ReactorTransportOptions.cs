@@ -11,11 +11,15 @@ public abstract class ReactorTransportOptions
     private long? _maxReadBufferSize = 1024 * 1024;
     private long? _maxWriteBufferSize = 64 * 1024;
     private int _fileDescriptorReserve = DefaultFileDescriptorReserve;
+    private UnixFileMode? _unixSocketFileMode;
 
     /// <summary>The default of <see cref="FileDescriptorReserve"/>.</summary>
     public const int DefaultFileDescriptorReserve = 64;
 
     private const int MaxFileDescriptorReserve = 1 << 20;
+
+    // UnixFileMode's flags: the nine permission bits, sticky, set-group-id and set-user-id.
+    private const int AllPermissionBits = 0xFFF;
 
     /// <summary>
     /// The number of reactor threads. Each reactor owns a readiness poller, a memory pool and a share of the
@@ -118,6 +122,44 @@ public abstract class ReactorTransportOptions
             _fileDescriptorReserve = value;
         }
     }
+
+    /// <summary>
+    /// The permissions of the Unix domain socket files the transport creates, set after bind and before listen,
+    /// so that no client ever connects through a file with other permissions. A web server behind nginx, whose
+    /// worker runs as another user (<c>www-data</c>, <c>nobody</c>), needs at least
+    /// <c>UserRead | UserWrite | GroupRead | GroupWrite</c> (0660) with a shared group, or 0666.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see langword="null"/>: the file gets what the process's umask leaves (usually 0755, which
+    /// other users cannot connect through: connecting needs write permission). Sockets inherited from systemd
+    /// or passed with <c>ListenHandle</c> are never changed (their creator chose their mode). Only permission
+    /// bits (0 to 07777) are allowed. Kestrel's Sockets transport has no such option (dotnet/aspnetcore#17706).
+    /// </remarks>
+    public UnixFileMode? UnixSocketFileMode
+    {
+        get => _unixSocketFileMode;
+        set
+        {
+            if (value is { } mode && ((int)mode & ~AllPermissionBits) != 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(UnixSocketFileMode), value,
+                    $"{nameof(UnixSocketFileMode)} takes permission bits only (0 to 07777, e.g. 0660); {(int)mode} is not one.");
+            }
+            _unixSocketFileMode = value;
+        }
+    }
+
+    /// <summary>
+    /// Sets <c>SO_REUSEPORT</c> on IP listeners, so that several processes of the same application can listen on
+    /// one port and the kernel spreads new connections across them (nginx's <c>reuseport</c>).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see langword="false"/>: a second process binding the port fails with "address in use". On,
+    /// any process of the same user may then bind the port too and receive a share of its connections. Linux
+    /// balances connections across the sockets; macOS and the BSDs accept the option but hand new connections to
+    /// one socket. Not supported on Windows (binding then fails naming the option).
+    /// </remarks>
+    public bool ReusePort { get; set; }
 
     /// <summary>
     /// Runs application code inline on the reactor thread instead of the thread pool when data arrives or

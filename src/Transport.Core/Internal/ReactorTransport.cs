@@ -14,7 +14,7 @@ internal sealed class ReactorTransport
         IMemoryPoolFactory<byte>? memoryPoolFactory, Func<string, MemoryPool<byte>, ILogger, ReactorLoop> createReactor)
     {
         Logger = logger;
-        Backlog = options.Backlog;
+        Listen = new ListenSettings(options);
         FileDescriptorReserve = options.FileDescriptorReserve;
         Settings = new ConnectionSettings(options);
         int reactorCount = options.ReactorCount;
@@ -32,7 +32,7 @@ internal sealed class ReactorTransport
 
     public ILogger Logger { get; }
 
-    public int Backlog { get; }
+    public ListenSettings Listen { get; }
 
     public int FileDescriptorReserve { get; }
 

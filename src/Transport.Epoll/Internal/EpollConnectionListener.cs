@@ -72,7 +72,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
     public static async ValueTask<EpollConnectionListener> BindAsync(EndPoint endPoint, ReactorTransport transport)
     {
-        EpollListenSocket listenSocket = EpollListenSocket.Create(endPoint, transport.Backlog);
+        EpollListenSocket listenSocket = EpollListenSocket.Create(endPoint, transport.Listen);
         EpollConnectionListener listener;
         try
         {

@@ -16,11 +16,11 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// <param name="SocketFile">The Unix socket file this transport created, deleted when the listener closes.</param>
 internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint EndPoint, AddressFamily Family, string? SocketFile)
 {
-    public static EpollListenSocket Create(EndPoint endPoint, int backlog) => endPoint switch
+    public static EpollListenSocket Create(EndPoint endPoint, ListenSettings settings) => endPoint switch
     {
-        IPEndPoint ip => Bind(ip, backlog),
-        UnixDomainSocketEndPoint unix => Bind(unix, backlog),
-        FileHandleEndPoint inherited => Adopt(inherited, backlog),
+        IPEndPoint ip => Bind(ip, settings),
+        UnixDomainSocketEndPoint unix => Bind(unix, settings),
+        FileHandleEndPoint inherited => Adopt(inherited, settings.Backlog),
         _ => throw new NotSupportedException($"The epoll transport cannot bind {endPoint.GetType().Name} '{endPoint}'."),
     };
 
@@ -44,26 +44,31 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
         }
     }
 
-    private static EpollListenSocket Bind(IPEndPoint endPoint, int backlog)
+    private static EpollListenSocket Bind(IPEndPoint endPoint, ListenSettings settings)
     {
-        return BindNew(endPoint, endPoint.AddressFamily, backlog, fd =>
+        return BindNew(endPoint, endPoint.AddressFamily, settings.Backlog, fd =>
         {
             // Rebinding right after a restart must not wait for TIME_WAIT connections to expire.
             ThrowIfFailed(SocketApi.SetReuseAddress(fd), endPoint, "setting SO_REUSEADDR");
+            if (settings.ReusePort)
+            {
+                ThrowIfFailed(SocketApi.SetReusePort(fd), endPoint, "setting SO_REUSEPORT (ReusePort)");
+            }
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
             {
                 // [::] serves IPv4 too (dual mode), as with Kestrel's Sockets transport.
                 ThrowIfFailed(SocketApi.SetIPv6Only(fd, !endPoint.Address.Equals(IPAddress.IPv6Any)), endPoint, "setting IPV6_V6ONLY");
             }
-        }, socketFile: null);
+        }, socketFile: null, socketFileMode: null);
     }
 
-    private static EpollListenSocket Bind(UnixDomainSocketEndPoint endPoint, int backlog) =>
+    private static EpollListenSocket Bind(UnixDomainSocketEndPoint endPoint, ListenSettings settings) =>
         // An existing file is never removed: it may belong to a running server (Kestrel's rule since .NET 8).
-        BindNew(endPoint, AddressFamily.Unix, backlog, configure: null,
-            socketFile: SocketAddressCodec.IsFileSystemPath(endPoint) ? endPoint.ToString() : null);
+        BindNew(endPoint, AddressFamily.Unix, settings.Backlog, configure: null,
+            socketFile: SocketAddressCodec.IsFileSystemPath(endPoint) ? endPoint.ToString() : null, settings.UnixSocketFileMode);
 
-    private static EpollListenSocket BindNew(EndPoint endPoint, AddressFamily family, int backlog, Action<int>? configure, string? socketFile)
+    private static EpollListenSocket BindNew(EndPoint endPoint, AddressFamily family, int backlog, Action<int>? configure, string? socketFile,
+        UnixFileMode? socketFileMode)
     {
         SocketError error = SocketApi.CreateStreamSocket(family, out int fd);
         if (error != SocketError.Success)
@@ -84,6 +89,10 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
             }
             ThrowIfFailed(error, endPoint, "binding");
             bound = true;
+            if (socketFile is not null && socketFileMode is { } mode)
+            {
+                UnixSocketFiles.ApplyMode(socketFile, mode, endPoint);
+            }
             ThrowIfFailed(SocketApi.Listen(fd, backlog), endPoint, "listening");
 
             EndPoint boundEndPoint = SocketApi.GetLocalEndPoint(fd)

@@ -66,10 +66,10 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         {
             if (endPoint is not FileHandleEndPoint)
             {
-                BindNew(socket, endPoint);
+                BindNew(socket, endPoint, transport.Listen);
             }
             // Listening again on a listening inherited socket only updates its backlog.
-            socket.Listen(transport.Backlog);
+            socket.Listen(transport.Listen.Backlog);
             socket.Blocking = false;
             return new SelectConnectionListener(socket, transport);
         }
@@ -81,12 +81,16 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         }
     }
 
-    private static void BindNew(Socket socket, EndPoint endPoint)
+    private static void BindNew(Socket socket, EndPoint endPoint, ListenSettings settings)
     {
         if (endPoint is IPEndPoint ip && ip.Address.Equals(IPAddress.IPv6Any))
         {
             // [::] serves IPv4 too, as with Kestrel's Sockets transport.
             socket.DualMode = true;
+        }
+        if (settings.ReusePort && endPoint is IPEndPoint)
+        {
+            SetReusePort(socket, endPoint);
         }
         try
         {
@@ -100,8 +104,26 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         {
             throw ListenErrors.AddressInUse(endPoint, ex);
         }
+        // Before listen, so no client connects through the umask's mode; an abstract socket has no file.
+        if (settings.UnixSocketFileMode is { } mode && endPoint is UnixDomainSocketEndPoint && endPoint.ToString() is { Length: > 0 } path
+            && path[0] is not ('\0' or '@'))
+        {
+            UnixSocketFiles.ApplyMode(path, mode, endPoint);
+        }
         // Other SocketExceptions propagate as they are: not IOExceptions, so Kestrel's localhost and any-IP
         // fallbacks keep working on hosts without IPv6.
+    }
+
+    /// <summary>
+    /// SO_REUSEPORT, which .NET has no name for: its level and number differ between Linux and the BSD family.
+    /// </summary>
+    private static void SetReusePort(Socket socket, EndPoint endPoint)
+    {
+        (int level, int name) = OperatingSystem.IsLinux() ? (1, 15) // SOL_SOCKET, SO_REUSEPORT
+            : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? (0xFFFF, 0x200)
+            : throw new PlatformNotSupportedException(
+                $"ReusePort cannot be applied to {endPoint}: this operating system has no SO_REUSEPORT. Leave the option off here.");
+        socket.SetRawSocketOption(level, name, BitConverter.GetBytes(1));
     }
 
     /// <summary>

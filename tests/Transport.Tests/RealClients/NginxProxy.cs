@@ -41,8 +41,17 @@ internal sealed partial class NginxProxy : IAsyncDisposable
 
     public string ErrorLogPath => Path.Combine(_directory, "error.log");
 
-    public static async Task<NginxProxy> StartAsync(string unixSocketPath, string directory)
+    /// <param name="workerUser">
+    /// The user and group nginx's worker runs as (its <c>user</c> directive), the way a distribution runs it (Debian:
+    /// <c>www-data</c>; the tests use <c>nobody nogroup</c>); needs root. Null: the worker runs as this process's user.
+    /// </param>
+    public static async Task<NginxProxy> StartAsync(string unixSocketPath, string directory, string? workerUser = null)
     {
+        if (workerUser is not null && GetEffectiveUserId() != 0)
+        {
+            throw new InvalidOperationException(
+                $"nginx can run its worker as '{workerUser}' only when started as root; run the tests as root (CI does).");
+        }
         var nginx = ProcessRunner.FindTool("nginx");
         Directory.CreateDirectory(directory);
         var build = await ProcessRunner.RunAsync(nginx, ["-V"], TimeSpan.FromSeconds(10));
@@ -53,7 +62,7 @@ internal sealed partial class NginxProxy : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var port = LoopbackPort.FindFree();
-            File.WriteAllText(Path.Combine(directory, "nginx.conf"), CreateConfiguration(directory, unixSocketPath, port, buildInfo));
+            File.WriteAllText(Path.Combine(directory, "nginx.conf"), CreateConfiguration(directory, unixSocketPath, port, buildInfo, workerUser));
             List<string> arguments = ["-p", directory + "/", "-c", Path.Combine(directory, "nginx.conf"), "-g", "daemon off;"];
             // -e (1.19.5+) moves the error log of start-up, before the configuration is read, away from the
             // compiled-in path (/var/log/nginx/error.log), which an unprivileged user cannot open.
@@ -96,7 +105,7 @@ internal sealed partial class NginxProxy : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _process.DisposeAsync();
 
-    private static string CreateConfiguration(string directory, string unixSocketPath, int port, string buildInfo)
+    private static string CreateConfiguration(string directory, string unixSocketPath, int port, string buildInfo, string? workerUser)
     {
         string In(string name) => Path.Combine(directory, name);
         var tempPaths = string.Concat(TempPaths
@@ -104,7 +113,9 @@ internal sealed partial class NginxProxy : IAsyncDisposable
             .Select(t => $"    {t.Directive} {In(t.Directive.Replace("_temp_path", "_temp", StringComparison.Ordinal))};\n"));
         // As root, the master would hand the workers to "nobody", which may not enter the test's private (0700)
         // folder or connect to the socket; unprivileged, nginx ignores "user" with a warning, so it is left out.
-        var user = GetEffectiveUserId() == 0 ? "user root;\n" : string.Empty;
+        var user = workerUser is not null ? $"user {workerUser};\n"
+            : GetEffectiveUserId() == 0 ? "user root;\n"
+            : string.Empty;
         return string.Create(CultureInfo.InvariantCulture, $$"""
             {{user}}worker_processes 1;
             pid {{In("nginx.pid")}};

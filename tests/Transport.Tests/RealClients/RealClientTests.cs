@@ -104,6 +104,38 @@ public abstract partial class RealClientTests : IAsyncLifetime
         await StopSampleCleanlyAsync(sample);
     }
 
+    /// <summary>
+    /// nginx the way a distribution runs it, its worker an unprivileged user (nobody), proxying to the sample's Unix
+    /// socket: served when the socket file was created 0666 (<c>--unix-socket-mode</c>, reactor transports only),
+    /// 502 when it has the default mode (0755 from the umask; connecting needs write permission), which is all
+    /// Kestrel's Sockets transport offers (dotnet/aspnetcore#17706).
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Nginx_UnprivilegedWorker_ServedThroughAMode666SocketAnd502WithTheDefaultMode()
+    {
+        if (Transport != "sockets")
+        {
+            var open = await StartSampleAsync(WorldTraversableFolder("mode-666"), "--unix-socket-mode", "666");
+            var nginx = await StartNginxAsync(open.UnixSocketPath, "nginx-666", workerUser: "nobody nogroup");
+
+            Assert.Equal("Hello, World!", await CurlAsync(new Uri(nginx.BaseAddress, "/plaintext").AbsoluteUri));
+            Assert.Equal(0, await nginx.StopAsync());
+            await StopSampleCleanlyAsync(open);
+        }
+
+        var closed = await StartSampleAsync(WorldTraversableFolder("mode-default"));
+        var refused = await StartNginxAsync(closed.UnixSocketPath, "nginx-default", workerUser: "nobody nogroup");
+        var result = await ProcessRunner.RunAsync(ProcessRunner.FindTool("curl"),
+            ["--silent", "--max-time", "60", "--output", "/dev/null", "--write-out", "%{http_code}", new Uri(refused.BaseAddress, "/plaintext").AbsoluteUri],
+            ClientTimeout);
+
+        Assert.Equal("502", result.StandardOutput);
+        Assert.Contains(refused.ErrorLines(), l => l.Contains("Permission denied", StringComparison.Ordinal));
+        Assert.Equal(0, await refused.StopAsync());
+        await StopSampleCleanlyAsync(closed);
+    }
+
     [Fact]
     public async Task CurlUnixSocket_PlaintextAnd16MiBDownload_Sha256Matches()
     {
@@ -271,13 +303,32 @@ public abstract partial class RealClientTests : IAsyncLifetime
             })()
             """);
 
-    private async Task<SampleProcess> StartSampleAsync()
+    private async Task<SampleProcess> StartSampleAsync(string? directory = null, params string[] extraArguments)
     {
-        var sample = await SampleProcess.StartAsync(Transport, _directory.FullName);
+        var sample = await SampleProcess.StartAsync(Transport, directory ?? _directory.FullName, extraArguments);
         _resources.Add(sample);
         _processOutputs.Add(sample.Describe);
         AssertServedByTransportUnderTest(sample);
         return sample;
+    }
+
+    /// <summary>A folder an unprivileged nginx worker can reach a socket in (the test's own folder is private).</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private string WorldTraversableFolder(string name)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_directory.FullName, name)).FullName;
+        File.SetUnixFileMode(_directory.FullName, File.GetUnixFileMode(_directory.FullName) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
+        File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        return folder;
+    }
+
+    private async Task<NginxProxy> StartNginxAsync(string unixSocketPath, string folder, string? workerUser)
+    {
+        var nginx = await NginxProxy.StartAsync(unixSocketPath, Path.Combine(_directory.FullName, folder), workerUser);
+        _resources.Add(nginx);
+        _processOutputs.Add(nginx.Describe);
+        return nginx;
     }
 
     private void AssertServedByTransportUnderTest(SampleProcess sample)

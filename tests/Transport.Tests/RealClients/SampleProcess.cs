@@ -65,7 +65,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     /// Starts the sample on <paramref name="transport"/> with a cleartext, an h2c, an HTTPS and a Unix socket
     /// endpoint, and returns once it has logged all four.
     /// </summary>
-    public static async Task<SampleProcess> StartAsync(string transport, string directory)
+    public static async Task<SampleProcess> StartAsync(string transport, string directory, params string[] extraArguments)
     {
         var socketPath = Path.Combine(directory, "sample.sock");
         string[] arguments =
@@ -76,6 +76,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
             "--h2c-port", "0",
             "--https-port", "0",
             "--unix-socket", socketPath,
+            .. extraArguments,
         ];
         var sample = new SampleProcess(BackgroundProcess.Start(FindDotnet(), arguments, RemovedEnvironment), socketPath);
         try

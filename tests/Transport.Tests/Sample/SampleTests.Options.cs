@@ -20,6 +20,10 @@ public abstract partial class SampleTests
     [InlineData("--unix-socket", "", "unix-socket")]
     [InlineData("--unsafe-prefer-inline-scheduling", "yes", "unsafe-prefer-inline-scheduling")]
     [InlineData("--unsafe-prefer-inline-scheduling", "", "unsafe-prefer-inline-scheduling")]
+    [InlineData("--unix-socket-mode", "rw-rw-rw-", "unix-socket-mode")]
+    [InlineData("--unix-socket-mode", "689", "unix-socket-mode")]
+    [InlineData("--unix-socket-mode", "17777", "unix-socket-mode")]
+    [InlineData("--reuse-port", "maybe", "reuse-port")]
     public void Create_InvalidOption_ThrowsSampleOptionExceptionNamingTheOption(string option, string value, string name)
     {
         // Act
@@ -51,6 +55,28 @@ public abstract partial class SampleTests
         Assert.Equal("Hello, World!", body);
         Assert.Contains(server.Logs.Entries, e => e.Category == "WebApp" && e.Level == LogLevel.Information
             && e.Message.StartsWith($"Inline scheduling is on for {Transport}:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Start_UnixSocketMode_TheSocketFileHasItOnReactorTransports()
+    {
+        var path = NewUnixSocketPath();
+        string[] args = ["--unix-socket", path, "--unix-socket-mode", "666"];
+        if (Transport == "sockets")
+        {
+            // Kestrel's Sockets transport has no such option: the sample says so instead of ignoring it.
+            var error = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, args));
+            Assert.Contains("reactor transports", error.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        await StartAsync(args);
+
+        Assert.Equal((UnixFileMode)0x1B6, File.GetUnixFileMode(path)); // 0666
+        using var client = await RawClient.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        await client.SendAsync("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+        Assert.Equal("Hello, World!", (await client.ReadResponseAsync()).BodyText);
     }
 
     [Fact]

@@ -32,9 +32,11 @@ internal sealed partial class StressServer : IAsyncDisposable
 
     /// <summary>Starts the sample on <paramref name="transport"/> and returns once it serves.</summary>
     /// <param name="fileDescriptorLimit">Both RLIMIT_NOFILE limits, through prlimit; null keeps the inherited ones.</param>
-    public static async Task<StressServer> StartAsync(string transport, int? fileDescriptorLimit = null)
+    /// <param name="port">The port on 127.0.0.1; 0 for any free one.</param>
+    /// <param name="extraArguments">More of the sample's switches.</param>
+    public static async Task<StressServer> StartAsync(string transport, int? fileDescriptorLimit = null, int port = 0, params string[] extraArguments)
     {
-        List<string> arguments = ["exec", SampleProcess.FindApp(), "--transport", transport, "--urls", "http://127.0.0.1:0"];
+        List<string> arguments = ["exec", SampleProcess.FindApp(), "--transport", transport, "--urls", $"http://127.0.0.1:{port}", .. extraArguments];
         string program = SampleProcess.FindDotnet();
         if (fileDescriptorLimit is int limit)
         {
@@ -45,8 +47,7 @@ internal sealed partial class StressServer : IAsyncDisposable
         try
         {
             var line = await server._process.WaitForLineAsync(l => ServesLine().IsMatch(l), StartTimeout, "serves line for --urls");
-            var port = int.Parse(ServesLine().Match(line).Groups["port"].Value, CultureInfo.InvariantCulture);
-            server.EndPoint = new IPEndPoint(IPAddress.Loopback, port);
+            server.EndPoint = new IPEndPoint(IPAddress.Loopback, int.Parse(ServesLine().Match(line).Groups["port"].Value, CultureInfo.InvariantCulture));
             return server;
         }
         catch

@@ -62,6 +62,8 @@ internal static unsafe class SocketApi
 
     public static SocketError SetReuseAddress(int fd) => SetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 
+    public static SocketError SetReusePort(int fd) => SetInt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+
     public static SocketError SetIPv6Only(int fd, bool value) => SetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, value ? 1 : 0);
 
     public static SocketError SetNoDelay(int fd) => SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
