@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
@@ -26,14 +27,18 @@ public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnec
     /// <param name="memoryPoolFactory">
     /// Creates one memory pool per reactor; Kestrel registers one. When null, the shared array pool is used.
     /// </param>
+    /// <param name="meterFactory">
+    /// Creates the transport's meter (named like its log category); the ASP.NET Core host registers one. When
+    /// null, the transport creates the meter itself.
+    /// </param>
     public SelectTransportFactory(IOptions<SelectTransportOptions> options, ILoggerFactory loggerFactory,
-        IMemoryPoolFactory<byte>? memoryPoolFactory = null)
+        IMemoryPoolFactory<byte>? memoryPoolFactory = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
 
         _transport = new ReactorTransport("select", options.Value, loggerFactory.CreateLogger(LoggerCategory),
-            memoryPoolFactory, SelectReactor.Create);
+            LoggerCategory, meterFactory, memoryPoolFactory, SelectReactor.Create);
     }
 
     /// <inheritdoc />

@@ -17,8 +17,9 @@ internal struct AcceptBackoff
     private int _failures;
 
     /// <summary>Records a failed accept and returns how long to wait before the next one.</summary>
-    public int OnFailure(ILogger logger, object endPoint, string error)
+    public int OnFailure(ILogger logger, object endPoint, string error, ListenerCounters counters)
     {
+        counters.OnAcceptBackoff();
         _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
         if (_failures++ == 0)
         {
@@ -32,8 +33,9 @@ internal struct AcceptBackoff
     }
 
     /// <summary>Records an unexpected exception from the accept path and returns how long to wait.</summary>
-    public int OnException(ILogger logger, object endPoint, Exception ex)
+    public int OnException(ILogger logger, object endPoint, Exception ex, ListenerCounters counters)
     {
+        counters.OnAcceptBackoff();
         _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
         if (_failures++ == 0)
         {

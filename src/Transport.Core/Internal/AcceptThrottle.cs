@@ -46,6 +46,7 @@ internal sealed class AcceptThrottle
     // Once paused, room for this many more before resuming: resuming for every single close would pause again
     // at the next accept.
     private readonly int _resumeMargin;
+    private readonly ListenerCounters _counters;
     private int _waitingForRoom;
     private bool _inEpisode;
     private bool _resumeLogged;
@@ -58,8 +59,9 @@ internal sealed class AcceptThrottle
     /// <see cref="TryAdmit"/>, when a transport connection has closed.
     /// </summary>
     public AcceptThrottle(FileDescriptorBudget budget, int reserve, IListenBacklog backlog, ILogger logger, EndPoint endPoint,
-        Action<object?> onRoom, object? onRoomState)
+        Action<object?> onRoom, object? onRoomState, ListenerCounters? counters = null)
     {
+        _counters = counters ?? new ListenerCounters();
         _budget = budget;
         _reserve = reserve;
         _backlog = backlog;
@@ -129,6 +131,7 @@ internal sealed class AcceptThrottle
     private void Pause()
     {
         IsPaused = true;
+        _counters.OnAcceptPause();
         long now = _budget.Now;
         if (_inEpisode && now - _lastResumedAt < EpisodeGapMilliseconds)
         {

@@ -124,6 +124,7 @@ internal abstract partial class ReactorConnection
         {
             MoveTo(drained ? ReceiveState.Paused : ReceiveState.PausedReadable);
             TransportLog.ConnectionPause(_logger, this);
+            _reactor.Counters.ReceivePauses++;
             _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
         }
         else if (drained)
@@ -156,6 +157,7 @@ internal abstract partial class ReactorConnection
     private void OnFlushCompleted()
     {
         TransportLog.ConnectionResume(_logger, this);
+        _reactor.Counters.ReceiveResumes++;
         bool dataWaiting = _receiveState == ReceiveState.PausedReadable;
         FlushResult result;
         try

@@ -159,7 +159,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         }
 
         ReadOnlySequence<byte> buffer = read.Buffer;
-        IoResult result = Send(buffer);
+        IoResult result = SendCounted(buffer);
         if (result.Error == SocketError.WouldBlock)
         {
             // Keep the unsent tail in the pipe (consumed = examined = what was sent) and wait for writability;
@@ -227,7 +227,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             }
 
             ReadOnlySequence<byte> buffer = result.Buffer;
-            IoResult sent = Send(buffer);
+            IoResult sent = SendCounted(buffer);
             if (!sent.IsSuccess)
             {
                 // The socket is full (only the reactor sees it become writable, so it retries from here) or failed.
@@ -264,6 +264,13 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     }
 
     /// <summary>The reactor takes the send side back from a thread-pool thread.</summary>
+    private IoResult SendCounted(in ReadOnlySequence<byte> buffer)
+    {
+        IoResult result = Send(buffer);
+        _reactor.Counters.OnSend(result);
+        return result;
+    }
+
     private void TakeBackSend()
     {
         MoveTo(SendState.Idle);

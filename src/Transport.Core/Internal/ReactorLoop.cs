@@ -57,6 +57,9 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
 
     public MemoryPool<byte> MemoryPool { get; }
 
+    /// <summary>What this reactor has done so far, for the transport's meter.</summary>
+    public ReactorCounters Counters { get; } = new();
+
     public ILogger Logger => _logger;
 
     /// <summary>
@@ -85,6 +88,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         _workQueue.Enqueue(new WorkItem(action, state));
         if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
         {
+            Counters.OnWakeup();
             Wake();
         }
     }
@@ -113,6 +117,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         _newTimers.Enqueue(new TimedWork(Environment.TickCount64 + delayMilliseconds, action, state));
         if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
         {
+            Counters.OnWakeup();
             Wake();
         }
     }
@@ -124,12 +129,14 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         Volatile.Write(ref _deferredWakeQueued, 0);
         if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
         {
+            Counters.OnWakeup();
             Wake();
         }
     }
 
     /// <summary>Waits for readiness for at most <paramref name="timeoutMilliseconds"/> (-1: forever) and dispatches it.</summary>
-    protected abstract void WaitAndDispatch(int timeoutMilliseconds);
+    /// <returns>The readiness events the wait returned (a wake-up included).</returns>
+    protected abstract int WaitAndDispatch(int timeoutMilliseconds);
 
     /// <summary>Interrupts a blocked <see cref="WaitAndDispatch"/>. Thread-safe.</summary>
     protected abstract void Wake();
@@ -175,8 +182,10 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
                     timeout = _workQueue.IsEmpty ? MillisecondsToNextTimer() : 0;
                 }
 
-                WaitAndDispatch(timeout);
+                int events = WaitAndDispatch(timeout);
                 Volatile.Write(ref _blocked, 0);
+                Counters.Iterations++;
+                Counters.ReadyEvents += events;
 
                 if (_timers.Count != 0 || !_newTimers.IsEmpty)
                 {
@@ -254,6 +263,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         int count = _workQueue.Count;
         while (count-- > 0 && _workQueue.TryDequeue(out WorkItem item))
         {
+            Counters.WorkItems++;
             try
             {
                 item.Action(item.State);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 
@@ -10,9 +11,13 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// </summary>
 internal sealed class ReactorTransport
 {
-    public ReactorTransport(string name, ReactorTransportOptions options, ILogger logger,
+    public ReactorTransport(string name, ReactorTransportOptions options, ILogger logger, string meterName, IMeterFactory? meterFactory,
         IMemoryPoolFactory<byte>? memoryPoolFactory, Func<string, MemoryPool<byte>, ILogger, ReactorLoop> createReactor)
     {
+        // Through the host's IMeterFactory, as ASP.NET Core's own meters are, so that the host owns its lifetime.
+        Meter meter = meterFactory?.Create(meterName) ?? new Meter(meterName);
+        var metrics = new ReactorMetrics(meter, ListenerCounters);
+        Metrics = metrics;
         Logger = logger;
         Listen = new ListenSettings(options);
         FileDescriptorReserve = options.FileDescriptorReserve;
@@ -24,6 +29,7 @@ internal sealed class ReactorTransport
             for (int i = 0; i < reactors.Length; i++)
             {
                 reactors[i] = createReactor($"{name} reactor {i}", ReactorMemoryPool.Create(memoryPoolFactory), logger);
+                metrics.Add(reactors[i]);
             }
             TransportLog.ReactorsStarted(logger, reactors.Length, name);
             return new ReactorGroup(reactors);
@@ -42,4 +48,10 @@ internal sealed class ReactorTransport
     public ConnectionSettings Settings { get; }
 
     public SharedReactorGroup Reactors { get; }
+
+    /// <summary>The transport's meter and its instruments.</summary>
+    public ReactorMetrics Metrics { get; }
+
+    /// <summary>What the listeners count: accept back-offs and pauses at the fd reserve.</summary>
+    public ListenerCounters ListenerCounters { get; } = new();
 }

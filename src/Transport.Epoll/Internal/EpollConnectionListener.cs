@@ -41,6 +41,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     private readonly SemaphoreSlim _acceptReady = new(0);
     private readonly CancellationTokenSource _unbound = new();
     private readonly AcceptThrottle _throttle;
+    private readonly ListenerCounters _counters;
     private AcceptBackoff _backoff;
     private int _recheckQueued;
     private int _backoffTimerQueued;
@@ -65,8 +66,9 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         _acceptReactor = (EpollReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
+        _counters = transport.ListenerCounters;
         _throttle = new AcceptThrottle(transport.FileDescriptors, transport.FileDescriptorReserve, this, _logger, EndPoint,
-            s_signalAcceptReady, this);
+            s_signalAcceptReady, this, _counters);
     }
 
     /// <summary>Binds and listens synchronously, so that errors surface from BindAsync and port 0 is resolved.</summary>
@@ -155,7 +157,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     {
         try
         {
-            int delay = _backoff.OnException(_logger, EndPoint, ex);
+            int delay = _backoff.OnException(_logger, EndPoint, ex, _counters);
             if (!waitFailed)
             {
                 BackOff(delay);
@@ -227,7 +229,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             default:
                 // Out of fds or memory (or anything unexpected): retrying at once would spin. The retry is a
                 // reactor timer, not Task.Delay, which may need a thread the process cannot start just now.
-                BackOff(_backoff.OnFailure(_logger, EndPoint, error.ToString()));
+                BackOff(_backoff.OnFailure(_logger, EndPoint, error.ToString(), _counters));
                 return AcceptStep.Wait;
         }
     }

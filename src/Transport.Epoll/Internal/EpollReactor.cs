@@ -98,14 +98,14 @@ internal sealed unsafe class EpollReactor : ReactorLoop
         _freeSlots[_freeSlotCount++] = slot;
     }
 
-    protected override void WaitAndDispatch(int timeoutMilliseconds)
+    protected override int WaitAndDispatch(int timeoutMilliseconds)
     {
         int count = EpollApi.Wait(_epollFd, _events, EventBufferLength, timeoutMilliseconds, out SocketError error);
         if (count < 0)
         {
             if (error == SocketError.Interrupted)
             {
-                return;
+                return 0;
             }
             throw new InvalidOperationException($"epoll_wait failed: {error}.", new SocketException((int)error));
         }
@@ -133,6 +133,7 @@ internal sealed unsafe class EpollReactor : ReactorLoop
                 OnHandlerError(handler as ReactorConnection, ex);
             }
         }
+        return count;
     }
 
     protected override void Wake() => EpollApi.SignalEventFd(_eventFd);

@@ -31,6 +31,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     private readonly Channel<ReactorConnection> _accepted = Channel.CreateUnbounded<ReactorConnection>(
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
     private readonly AcceptThrottle _throttle;
+    private readonly ListenerCounters _counters;
     private AcceptBackoff _backoff;
     // Reactor thread only: while not 0, the socket is not watched (backing off, or paused near the fd limit).
     private long _acceptPausedUntil;
@@ -43,7 +44,8 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         _acceptReactor = (SelectReactor)AcceptReactor;
         _settings = transport.Settings;
         _logger = transport.Logger;
-        _throttle = new AcceptThrottle(transport.FileDescriptors, transport.FileDescriptorReserve, this, _logger, EndPoint, s_onRoom, this);
+        _counters = transport.ListenerCounters;
+        _throttle = new AcceptThrottle(transport.FileDescriptors, transport.FileDescriptorReserve, this, _logger, EndPoint, s_onRoom, this, _counters);
         _acceptReactor.Schedule(static s =>
         {
             var listener = (SelectConnectionListener)s!;
@@ -186,7 +188,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         catch (Exception ex)
         {
             // Out of memory, or anything unexpected: the reactor must go on, and accepting with it, later.
-            PauseAccepting(_backoff.OnException(_logger, EndPoint, ex));
+            PauseAccepting(_backoff.OnException(_logger, EndPoint, ex, _counters));
         }
     }
 
@@ -243,7 +245,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
             default:
                 // Out of fds or memory: accepting again at once would spin, and select keeps reporting the
                 // backlog as readable. Stop watching the socket for a while.
-                PauseAccepting(_backoff.OnFailure(_logger, EndPoint, error.ToString()));
+                PauseAccepting(_backoff.OnFailure(_logger, EndPoint, error.ToString(), _counters));
                 return false;
         }
     }

@@ -58,7 +58,7 @@ internal sealed class SelectReactor : ReactorLoop
         }
     }
 
-    protected override void WaitAndDispatch(int timeoutMilliseconds)
+    protected override int WaitAndDispatch(int timeoutMilliseconds)
     {
         _readable.Clear();
         _writable.Clear();
@@ -85,8 +85,10 @@ internal sealed class SelectReactor : ReactorLoop
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.Interrupted)
         {
-            return; // a signal interrupted the wait; the next iteration waits again
+            return 0; // a signal interrupted the wait; the next iteration waits again
         }
+
+        int events = _readable.Count + _writable.Count;
 
         foreach (Socket socket in _readable)
         {
@@ -107,6 +109,7 @@ internal sealed class SelectReactor : ReactorLoop
                 Dispatch(handler, writable: true);
             }
         }
+        return events;
     }
 
     private void Dispatch(ISelectHandler handler, bool writable)

@@ -50,12 +50,13 @@ internal sealed class ScriptedReactor : ReactorLoop
         await RunAsync(static () => { });
     }
 
-    protected override void WaitAndDispatch(int timeoutMilliseconds)
+    protected override int WaitAndDispatch(int timeoutMilliseconds)
     {
         if (timeoutMilliseconds != 0)
         {
             _wakeSignal.Wait(timeoutMilliseconds);
         }
+        return 0; // readiness comes as posted work here, not as events
     }
 
     protected override void Wake()

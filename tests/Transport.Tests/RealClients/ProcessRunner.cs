@@ -42,9 +42,13 @@ internal static class ProcessRunner
             $"{tool} not found: run .ci/install-clients (searched PATH and {string.Join(", ", ExtraToolDirectories)}).");
     }
 
-    public static async Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> arguments, TimeSpan timeout)
+    public static async Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> arguments, TimeSpan timeout, string? workingDirectory = null)
     {
         using var process = new Process { StartInfo = CreateStartInfo(fileName, arguments) };
+        if (workingDirectory is not null)
+        {
+            process.StartInfo.WorkingDirectory = workingDirectory;
+        }
         var commandLine = FormatCommandLine(fileName, arguments);
         process.Start();
         // A client that reads standard input sees its end at once instead of waiting on the test.

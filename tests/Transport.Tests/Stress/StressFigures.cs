@@ -1,4 +1,5 @@
 using System.Globalization;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Stress;
@@ -24,15 +25,7 @@ internal static class StressFigures
         }
     }
 
-    private static string FilePath()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Transports.sln")))
-            {
-                return Path.Combine(directory.FullName, "artifacts", "test-results", "stress-figures.tsv");
-            }
-        }
-        return Path.Combine(AppContext.BaseDirectory, "stress-figures.tsv");
-    }
+    private static string FilePath() => RepositoryRoot.Find() is { } root
+        ? Path.Combine(root, "artifacts", "test-results", "stress-figures.tsv")
+        : Path.Combine(AppContext.BaseDirectory, "stress-figures.tsv");
 }
