@@ -281,6 +281,14 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
 
         if (_socketClosed)
         {
+            // The pool thread's send took the peer's reset just before the reactor closed for another reason (an
+            // abort that followed the reset's FIN-like end of input): the kernel reports a reset to one caller
+            // only, so this is the one chance to log it, as Sockets' send loop does. Only ECONNRESET: a send that
+            // met our own shutdown gets EPIPE, which is no reset of the peer's.
+            if (sendError == SocketError.ConnectionReset)
+            {
+                _ = CreateSocketError(sendError);
+            }
             CompleteSend();
         }
         else if (outputError is not null)

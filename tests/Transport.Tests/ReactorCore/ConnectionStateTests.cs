@@ -1,6 +1,8 @@
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
@@ -17,10 +19,15 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.ReactorCore;
 /// these tests pin both cases.
 /// </remarks>
 [Collection(nameof(ConnectionStateTests))]
+#pragma warning disable CA1001 // the log provider is disposed by IAsyncLifetime.DisposeAsync, after the reactor stops
 public sealed class ConnectionStateTests : IAsyncLifetime
+#pragma warning restore CA1001
 {
     private static readonly TimeSpan Soon = TimeSpan.FromSeconds(10);
-    private readonly ScriptedReactor _reactor = new();
+    private readonly CapturingLoggerProvider _logs = new();
+    private readonly ScriptedReactor _reactor;
+
+    public ConnectionStateTests() => _reactor = new ScriptedReactor(_logs.CreateLogger("scripted"));
     private readonly List<ScriptedConnection> _connections = [];
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -33,6 +40,7 @@ public sealed class ConnectionStateTests : IAsyncLifetime
             await connection.DisposeAsync().WithTimeout();
         }
         _reactor.RequestStop();
+        _logs.Dispose();
     }
 
     [Fact]
@@ -259,6 +267,30 @@ public sealed class ConnectionStateTests : IAsyncLifetime
         Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.Completed, Soon), $"Send side is {connection.SendSide}.");
         await connection.DisposeAsync().WithTimeout();
         Assert.Single(connection.Sends);
+    }
+
+    [Fact]
+    public async Task Close_WhileThreadPoolSendTakesThePeersReset_ResetIsStillLogged()
+    {
+        // Arrange: a thread-pool thread is inside a send that the kernel answers with ECONNRESET.
+        var connection = Connect();
+        await _reactor.IterationAsync().WithTimeout();
+        using var gate = new ManualResetEventSlim();
+        connection.SendGate = gate;
+        connection.GatedSendError = SocketError.ConnectionReset;
+        await Task.Run(async () => await connection.Transport.Output.WriteAsync("in flight"u8.ToArray())).WithTimeout();
+        await connection.SendEntered.Task.WithTimeout();
+
+        // Act: before it hands the error back, the reactor closes for another reason (Kestrel's abort after the
+        // input ended: the kernel reports a reset to one caller only, and the send took it).
+        connection.Abort(new ConnectionAbortedException("test abort"));
+        await connection.Closed.Task.WithTimeout();
+        gate.Set();
+
+        // Assert: the reset is logged once, as Sockets' send loop logs it.
+        Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.Completed, Soon), $"Send side is {connection.SendSide}.");
+        LogEntry reset = Assert.Single(_logs.Entries, e => e.EventId.Name == "ConnectionReset");
+        Assert.Equal(LogLevel.Debug, reset.Level);
     }
 
     [Fact]

@@ -27,6 +27,9 @@ internal sealed class ScriptedConnection : ReactorConnection
         Start();
     }
 
+    /// <summary>What the send held by <see cref="SendGate"/> returns once released (null: it sends as usual).</summary>
+    public SocketError? GatedSendError { get; set; }
+
     /// <summary>Blocks the next send until set, to hold a thread inside <see cref="Send"/>.</summary>
     public ManualResetEventSlim? SendGate { get; set; }
 
@@ -124,6 +127,15 @@ internal sealed class ScriptedConnection : ReactorConnection
             SendGate = null;
             SendEntered.TrySetResult();
             gate.Wait(TimeSpan.FromSeconds(30));
+            if (GatedSendError is { } error)
+            {
+                // The kernel's answer was decided before the close that happened meanwhile.
+                lock (_lock)
+                {
+                    _sends.Add(call);
+                }
+                return IoResult.Failed(error);
+            }
         }
 
         lock (_lock)
