@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The seed's lesson, measured: how requests on 16 active connections fare as idle keep-alive connections pile up,
+# on each transport. select's every wait passes over all watched sockets; epoll's costs what is ready.
+#
+# For each transport one server (samples/WebApp, pinned like benchmarks/run.sh: server on CPU 0, clients on CPU 1)
+# is started and warmed up; then for each idle count N a holder (benchmarks/idle_clients.py) opens N keep-alive
+# connections, each answered once and then left idle, and wrk measures 16 connections on /plaintext beside them.
+# Per point: requests/s, p99, and the server's CPU time per request. Writes idle.csv, a report and idle.png
+# (requests/s and p99 against idle connections, one line per transport, log scales).
+#
+# Usage (from anywhere):
+#   benchmarks/idle.sh
+#   TRANSPORTS="epoll select" IDLE="0 1000 10000" DURATION=3 benchmarks/idle.sh
+#
+# Environment (default): TRANSPORTS="epoll select sockets"; IDLE="0 100 1000 5000 10000"; DURATION=5 (seconds of
+# wrk per point); WARMUP=10 (seconds per server before its first point); PORT=5060; BUILD=1 (0: use the existing
+# build); RESULTS_DIR=benchmarks/results.
+# Exit status: 0 on success, 1 on a bad setting, a missing tool, too low a limit, or a server or holder that failed.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+TRANSPORTS="${TRANSPORTS:-epoll select sockets}"
+IDLE="${IDLE:-0 100 1000 5000 10000}"
+DURATION="${DURATION:-5}"
+WARMUP="${WARMUP:-10}"
+PORT="${PORT:-5060}"
+BUILD="${BUILD:-1}"
+RESULTS_DIR="${RESULTS_DIR:-$REPO_ROOT/benchmarks/results}"
+SERVER_CPU=0
+CLIENT_CPU=1
+APP_DLL="$REPO_ROOT/samples/WebApp/bin/Release/net10.0/WebApp.dll"
+
+die() { echo "idle.sh: $*" >&2; exit 1; }
+say() { echo "$*"; }
+
+for t in $TRANSPORTS; do [[ "$t" =~ ^(epoll|select|default|sockets)$ ]] || die "unknown transport '$t' in TRANSPORTS (epoll, select, default, sockets)"; done
+for n in $IDLE; do [[ "$n" =~ ^[0-9]+$ ]] || die "IDLE takes whole numbers, got '$n'"; done
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive number of seconds, got '$DURATION'"
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a number of seconds, got '$WARMUP'"
+(($(nproc) >= 2)) || die "needs 2 CPUs (server on CPU 0, clients on CPU 1); this machine has $(nproc)"
+
+# Tools: what benchmarks/run.sh installs, plus python3 for the holder.
+missing=()
+for tool in wrk gnuplot python3 curl taskset; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  [[ "$(id -u)" == 0 ]] || die "missing: ${missing[*]}; as root: apt-get update && apt-get install -y wrk gnuplot-nox python3 curl util-linux"
+  apt-get update && apt-get install -y wrk gnuplot-nox python3 curl util-linux || die "apt-get install failed"
+fi
+
+# Limits, checked before anything starts: the holder and the server each need a descriptor per idle connection,
+# and the holder an ephemeral port per connection.
+max_idle=0
+for n in $IDLE; do ((n > max_idle)) && max_idle=$n; done
+need=$((max_idle + 1024))
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(($(ulimit -n) >= need)) || die "the open-files limit is $(ulimit -n), and $max_idle idle connections need $need: raise it (ulimit -Hn, LimitNOFILE=) or lower IDLE"
+read -r low high </proc/sys/net/ipv4/ip_local_port_range
+((high - low + 1 >= max_idle + 1024)) || die "the ephemeral port range $low-$high has $((high - low + 1)) ports; $max_idle idle connections need more: widen net.ipv4.ip_local_port_range or lower IDLE"
+
+if ((BUILD)); then
+  say "Building samples/WebApp (Release)"
+  (cd "$REPO_ROOT" && dotnet build samples/WebApp -c Release --nologo -v quiet) >/dev/null || die "dotnet build samples/WebApp failed"
+fi
+[[ -f "$APP_DLL" ]] || die "$APP_DLL is missing (BUILD=0 needs an existing build)"
+commit="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[[ -z "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]] || commit="$commit + uncommitted changes"
+
+OUT_DIR="$RESULTS_DIR/$(date -u +%Y%m%dT%H%M%SZ)_idle"
+mkdir -p "$OUT_DIR"
+CSV="$OUT_DIR/idle.csv"
+REPORT="$OUT_DIR/report.txt"
+echo "transport,idle,rps,p99_ms,cpu_us_per_req" >"$CSV"
+
+SERVER_PID=""
+HOLDER_PID=""
+cleanup() {
+  [[ -n "$HOLDER_PID" ]] && kill "$HOLDER_PID" 2>/dev/null || true
+  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
+  exec 3>&- 2>/dev/null || true
+}
+trap cleanup EXIT
+
+cpu_ticks() { local stat; stat="$(cat "/proc/$1/stat")"; local -a f; read -r -a f <<<"${stat##*) }"; echo $((f[11] + f[12])); }
+ticks_per_second=$(getconf CLK_TCK)
+
+# wrk's p99 in ms from its --latency table ("99%  1.23ms" or us or s).
+p99_of() {
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }' "$1"
+}
+
+for transport in $TRANSPORTS; do
+  log="$OUT_DIR/server-$transport.log"
+  DOTNET_gcServer=1 taskset -c "$SERVER_CPU" dotnet "$APP_DLL" --transport "$transport" --urls "http://127.0.0.1:$PORT" >"$log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 150); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/plaintext" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; die "the $transport server exited at start-up"; }
+    sleep 0.2
+  done
+  grep -q "$transport transport serves" "$log" || { cat "$log" >&2; die "the $transport server did not say it serves on $transport"; }
+  say "$transport: warming up ${WARMUP} s"
+  ((WARMUP == 0)) || taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"${WARMUP}s" "http://127.0.0.1:$PORT/plaintext" >/dev/null
+
+  for n in $IDLE; do
+    # The holder reads its standard input to know when to let go: a fifo kept open here on fd 3.
+    fifo="$OUT_DIR/holder.fifo"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    holder_out="$OUT_DIR/holder.out"
+    taskset -c "$CLIENT_CPU" python3 "$SCRIPT_DIR/idle_clients.py" 127.0.0.1 "$PORT" "$n" <"$fifo" >"$holder_out" 2>&1 &
+    HOLDER_PID=$!
+    exec 3>"$fifo"
+    opened=$SECONDS
+    until grep -q "^ready $n\$" "$holder_out"; do
+      kill -0 "$HOLDER_PID" 2>/dev/null || { cat "$holder_out" >&2; die "the holder of $n idle connections failed ($transport)"; }
+      ((SECONDS - opened < 600)) || die "opening $n idle connections on $transport took more than 600 s"
+      sleep 0.2
+    done
+    open_seconds=$((SECONDS - opened))
+
+    out="$OUT_DIR/wrk-$transport-$n.txt"
+    before=$(cpu_ticks "$SERVER_PID")
+    taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$PORT/plaintext" >"$out" 2>&1
+    after=$(cpu_ticks "$SERVER_PID")
+    requests=$(awk '/requests in/ { print $1 }' "$out")
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+    p99=$(p99_of "$out")
+    cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v r="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+    grep -q 'Socket errors' "$out" && say "  (wrk reported socket errors; see $out)"
+    echo "$transport,$n,$rps,$p99,$cpu" >>"$CSV"
+    say "$(printf '%-8s %6d idle (opened in %3d s): %8s req/s  p99 %8s ms  %7s us/req CPU' "$transport" "$n" "$open_seconds" "$rps" "$p99" "$cpu")"
+
+    exec 3>&-
+    wait "$HOLDER_PID" || die "the holder of $n idle connections did not close cleanly ($transport)"
+    HOLDER_PID=""
+  done
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+done
+
+# The chart: requests/s and p99 against idle connections (0 drawn at 1 on the log axis), one line per transport.
+gp="$OUT_DIR/idle.gp"
+{
+  echo "set terminal pngcairo size 1400,560 font 'sans,11'"
+  echo "set output '$OUT_DIR/idle.png'"
+  echo "set datafile separator ','"
+  # Double quotes: gnuplot turns \n into a line break only there.
+  printf 'set multiplot layout 1,2 title "%s\\n%s"\n' "Requests on 16 active connections beside N idle keep-alive connections" \
+    "$(date -u +%Y-%m-%d), commit $commit, $(nproc) CPUs (server on CPU $SERVER_CPU), $(uname -r)"
+  echo "set logscale x; set xlabel 'idle connections (0 drawn at 1)'; set grid; set key top right"
+  echo "set logscale y; set ylabel 'requests/s'; set title 'throughput'"
+  printf "plot "
+  sep=""
+  for t in $TRANSPORTS; do printf "%s'%s' using (\$2 == 0 ? 1 : \$2):(strcol(1) eq '%s' ? \$3 : NaN) with linespoints lw 2 title '%s'" "$sep" "$CSV" "$t" "$t"; sep=", "; done
+  echo
+  echo "set ylabel 'p99 latency, ms'; set title 'p99 latency'; set key top left"
+  printf "plot "
+  sep=""
+  for t in $TRANSPORTS; do printf "%s'%s' using (\$2 == 0 ? 1 : \$2):(strcol(1) eq '%s' ? \$4 : NaN) with linespoints lw 2 title '%s'" "$sep" "$CSV" "$t" "$t"; sep=", "; done
+  echo
+  echo "unset multiplot"
+} >"$gp"
+gnuplot "$gp" 2>"$OUT_DIR/gnuplot.err" || { cat "$OUT_DIR/gnuplot.err" >&2; die "gnuplot failed ($gp)"; }
+
+{
+  echo "Idle connections: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit, $(nproc) CPUs, $(uname -sr)"
+  echo "16 active connections (wrk -t1 -c16, ${DURATION} s, /plaintext) beside N idle ones; server on CPU $SERVER_CPU, wrk and the holder on CPU $CLIENT_CPU"
+  echo
+  column -t -s, "$CSV" 2>/dev/null || cat "$CSV"
+} >"$REPORT"
+cat "$REPORT"
+say ""
+say "Written to $OUT_DIR: idle.csv, idle.png (idle.gp), report.txt, wrk-*.txt, server-*.log"
