@@ -13,7 +13,7 @@
 #   TRANSPORTS="epoll select" IDLE="0 1000 10000" DURATION=3 benchmarks/idle.sh
 #
 # Environment (default): TRANSPORTS="epoll select sockets"; IDLE="0 100 1000 5000 10000"; DURATION=5 (seconds of
-# wrk per point); WARMUP=10 (seconds per server before its first point); PORT=5060; BUILD=1 (0: use the existing
+# wrk per point); WARMUP=25 (seconds per server before its first point; tiered JIT needs about that); PORT=5060; BUILD=1 (0: use the existing
 # build); RESULTS_DIR=benchmarks/results.
 # Exit status: 0 on success, 1 on a bad setting, a missing tool, too low a limit, or a server or holder that failed.
 set -euo pipefail
@@ -23,7 +23,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 TRANSPORTS="${TRANSPORTS:-epoll select sockets}"
 IDLE="${IDLE:-0 100 1000 5000 10000}"
 DURATION="${DURATION:-5}"
-WARMUP="${WARMUP:-10}"
+WARMUP="${WARMUP:-25}"
 PORT="${PORT:-5060}"
 BUILD="${BUILD:-1}"
 RESULTS_DIR="${RESULTS_DIR:-$REPO_ROOT/benchmarks/results}"
