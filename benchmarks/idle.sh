@@ -5,7 +5,8 @@
 # For each transport one server (samples/WebApp, pinned like benchmarks/run.sh: server on CPU 0, clients on CPU 1)
 # is started and warmed up; then for each idle count N a holder (benchmarks/idle_clients.py) opens N keep-alive
 # connections, each answered once and then left idle, and wrk measures 16 connections on /plaintext beside them.
-# Per point: requests/s, p99, and the server's CPU time per request. Writes idle.csv, a report and idle.png
+# Per point: requests/s, p99, and the server's CPU time per request; then one client alone sends 200 requests one
+# after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Writes idle.csv, a report and idle.png
 # (requests/s and p99 against idle connections, one line per transport, log scales).
 #
 # Usage (from anywhere):
@@ -70,7 +71,7 @@ OUT_DIR="$RESULTS_DIR/$(date -u +%Y%m%dT%H%M%SZ)_idle"
 mkdir -p "$OUT_DIR"
 CSV="$OUT_DIR/idle.csv"
 REPORT="$OUT_DIR/report.txt"
-echo "transport,idle,rps,p99_ms,cpu_us_per_req" >"$CSV"
+echo "transport,idle,rps,p99_ms,cpu_us_per_req,single_median_ms,single_p90_ms" >"$CSV"
 
 SERVER_PID=""
 HOLDER_PID=""
@@ -128,8 +129,11 @@ for transport in $TRANSPORTS; do
     p99=$(p99_of "$out")
     cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v r="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
     grep -q 'Socket errors' "$out" && say "  (wrk reported socket errors; see $out)"
-    echo "$transport,$n,$rps,$p99,$cpu" >>"$CSV"
-    say "$(printf '%-8s %6d idle (opened in %3d s): %8s req/s  p99 %8s ms  %7s us/req CPU' "$transport" "$n" "$open_seconds" "$rps" "$p99" "$cpu")"
+    # One client alone beside the idle ones: the latency of a single request, what a select wait costs.
+    read -r single_median single_p90 < <(taskset -c "$CLIENT_CPU" python3 "$SCRIPT_DIR/latency_probe.py" 127.0.0.1 "$PORT" 200) ||
+      die "the latency probe failed ($transport, $n idle)"
+    echo "$transport,$n,$rps,$p99,$cpu,$single_median,$single_p90" >>"$CSV"
+    say "$(printf '%-8s %6d idle (opened in %3d s): %8s req/s  p99 %8s ms  %7s us/req CPU  one request: median %s ms' "$transport" "$n" "$open_seconds" "$rps" "$p99" "$cpu" "$single_median")"
 
     exec 3>&-
     wait "$HOLDER_PID" || die "the holder of $n idle connections did not close cleanly ($transport)"
