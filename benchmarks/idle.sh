@@ -152,7 +152,7 @@ gp="$OUT_DIR/idle.gp"
   # Double quotes: gnuplot turns \n into a line break only there.
   printf 'set multiplot layout 1,2 title "%s\\n%s"\n' "Requests on 16 active connections beside N idle keep-alive connections" \
     "$(date -u +%Y-%m-%d), commit $commit, $(nproc) CPUs (server on CPU $SERVER_CPU), $(uname -r)"
-  echo "set logscale x; set xlabel 'idle connections (0 drawn at 1)'; set grid; set key top right"
+  echo "set logscale x; set xlabel 'idle connections (0 drawn at 1)'; set grid; set key bottom left"
   echo "set logscale y; set ylabel 'requests/s'; set title 'throughput'"
   printf "plot "
   sep=""
