@@ -96,21 +96,13 @@ public sealed class ListenOptionsTests
 
         var error = await Assert.ThrowsAnyAsync<Exception>(second.StartAsync);
 
-        var messages = string.Join(" | ", Chain(error).Select(e => e.Message));
+        var messages = ExceptionChain.Messages(error);
         Assert.Contains("already in use", messages, StringComparison.OrdinalIgnoreCase);
     }
 
     private static TransportConfigurator Use(string transport, Action<ReactorTransportOptions> configure) => transport == "epoll"
         ? (builder, _) => builder.UseEpollTransport(o => configure(o))
         : (builder, _) => builder.UseSelectTransport(o => configure(o));
-
-    private static IEnumerable<Exception> Chain(Exception error)
-    {
-        for (Exception? e = error; e is not null; e = e.InnerException)
-        {
-            yield return e;
-        }
-    }
 
     private static void MapHello(WebApplication app) =>
         app.MapGet("/hello", (RequestDelegate)(ctx => ctx.Response.WriteAsync("hello")));

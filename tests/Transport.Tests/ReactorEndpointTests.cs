@@ -77,7 +77,7 @@ public sealed class ReactorEndpointTests
 
         // Assert: the message says which handle and what is wrong with it, and the handle is still the same open
         // file or socket (a closed fd number reused by something else would not round-trip).
-        var messages = string.Join(" | ", ExceptionChain(error).Select(e => e.Message));
+        var messages = ExceptionChain.Messages(error);
         Assert.Contains($"File handle {handle}", messages, StringComparison.Ordinal);
         Assert.Contains(kind == "file" ? "not a socket" : "not a stream socket", messages, StringComparison.Ordinal);
         if (kind == "file")
@@ -98,12 +98,4 @@ public sealed class ReactorEndpointTests
     private static TransportConfigurator UseTransport(string transport) => transport == "epoll"
         ? (builder, _) => builder.UseEpollTransport()
         : (builder, _) => builder.UseSelectTransport();
-
-    private static IEnumerable<Exception> ExceptionChain(Exception error)
-    {
-        for (Exception? e = error; e is not null; e = e.InnerException)
-        {
-            yield return e;
-        }
-    }
 }

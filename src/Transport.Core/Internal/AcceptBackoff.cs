@@ -19,9 +19,7 @@ internal struct AcceptBackoff
     /// <summary>Records a failed accept and returns how long to wait before the next one.</summary>
     public int OnFailure(ILogger logger, object endPoint, string error, ListenerCounters counters)
     {
-        counters.OnAcceptBackoff();
-        _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
-        if (_failures++ == 0)
+        if (Advance(counters))
         {
             TransportLog.AcceptBackoff(logger, endPoint, error, _current);
         }
@@ -35,9 +33,7 @@ internal struct AcceptBackoff
     /// <summary>Records an unexpected exception from the accept path and returns how long to wait.</summary>
     public int OnException(ILogger logger, object endPoint, Exception ex, ListenerCounters counters)
     {
-        counters.OnAcceptBackoff();
-        _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
-        if (_failures++ == 0)
+        if (Advance(counters))
         {
             TransportLog.AcceptFailed(logger, endPoint, _current, ex);
         }
@@ -46,6 +42,14 @@ internal struct AcceptBackoff
             TransportLog.AcceptBackoffRepeated(logger, endPoint, $"{ex.GetType().Name}: {ex.Message}", _current);
         }
         return _current;
+    }
+
+    /// <summary>Counts one more failure and doubles the delay; true for the first failure of an episode.</summary>
+    private bool Advance(ListenerCounters counters)
+    {
+        counters.OnAcceptBackoff();
+        _current = _current == 0 ? InitialMilliseconds : Math.Min(_current * 2, MaxMilliseconds);
+        return _failures++ == 0;
     }
 
     /// <summary>Records a successful accept, ending an episode of failures.</summary>

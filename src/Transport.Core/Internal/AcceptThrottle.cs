@@ -59,9 +59,9 @@ internal sealed class AcceptThrottle
     /// <see cref="TryAdmit"/>, when a transport connection has closed.
     /// </summary>
     public AcceptThrottle(FileDescriptorBudget budget, int reserve, IListenBacklog backlog, ILogger logger, EndPoint endPoint,
-        Action<object?> onRoom, object? onRoomState, ListenerCounters? counters = null)
+        Action<object?> onRoom, object? onRoomState, ListenerCounters counters)
     {
-        _counters = counters ?? new ListenerCounters();
+        _counters = counters;
         _budget = budget;
         _reserve = reserve;
         _backlog = backlog;

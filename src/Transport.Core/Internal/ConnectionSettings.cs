@@ -3,9 +3,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// <summary>The per-connection values of <see cref="ReactorTransportOptions"/>, resolved once per transport.</summary>
 internal sealed class ConnectionSettings
 {
-    public ConnectionSettings(ReactorTransportOptions options, FileDescriptorBudget? fileDescriptors = null)
+    public ConnectionSettings(ReactorTransportOptions options)
     {
-        FileDescriptors = fileDescriptors ?? FileDescriptorBudget.Process;
         // null and 0 both mean "no limit", as in Kestrel; Pipe spells that 0.
         MaxReadBufferSize = options.MaxReadBufferSize ?? 0;
         MaxWriteBufferSize = options.MaxWriteBufferSize ?? 0;
@@ -22,5 +21,5 @@ internal sealed class ConnectionSettings
     public bool NoDelay { get; }
 
     /// <summary>The process's descriptors: a connection that closes its socket gives one back.</summary>
-    public FileDescriptorBudget FileDescriptors { get; }
+    public FileDescriptorBudget FileDescriptors { get; } = FileDescriptorBudget.Process;
 }

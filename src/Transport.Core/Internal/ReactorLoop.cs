@@ -86,11 +86,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     public override void Schedule(Action<object?> action, object? state)
     {
         _workQueue.Enqueue(new WorkItem(action, state));
-        if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
-        {
-            Counters.OnWakeup();
-            Wake();
-        }
+        WakeIfBlocked();
     }
 
     /// <summary>
@@ -115,11 +111,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     public void RunAfter(int delayMilliseconds, Action<object?> action, object? state)
     {
         _newTimers.Enqueue(new TimedWork(Environment.TickCount64 + delayMilliseconds, action, state));
-        if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
-        {
-            Counters.OnWakeup();
-            Wake();
-        }
+        WakeIfBlocked();
     }
 
     /// <summary>The deferred wake-up: runs on the thread pool, behind the work that was queued before it.</summary>
@@ -127,6 +119,12 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     {
         // Reset first: work posted from now on queues another wake-up, so none is lost.
         Volatile.Write(ref _deferredWakeQueued, 0);
+        WakeIfBlocked();
+    }
+
+    /// <summary>Wakes the thread if it is blocked in its wait; whoever flips "blocked" back owns the wake-up.</summary>
+    private void WakeIfBlocked()
+    {
         if (Interlocked.CompareExchange(ref _blocked, 0, 1) == 1)
         {
             Counters.OnWakeup();
@@ -214,10 +212,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     /// <summary>-1 without timers, else the wait until the first is due. Called after publishing "blocked".</summary>
     private int MillisecondsToNextTimer()
     {
-        while (_newTimers.TryDequeue(out TimedWork timer))
-        {
-            _timers.Add(timer);
-        }
+        TakeNewTimers();
         if (_timers.Count == 0)
         {
             return -1;
@@ -232,10 +227,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
 
     private void RunDueTimers()
     {
-        while (_newTimers.TryDequeue(out TimedWork timer))
-        {
-            _timers.Add(timer);
-        }
+        TakeNewTimers();
         long now = Environment.TickCount64;
         for (int i = _timers.Count - 1; i >= 0; i--)
         {
@@ -253,6 +245,14 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
             {
                 OnHandlerError(null, ex);
             }
+        }
+    }
+
+    private void TakeNewTimers()
+    {
+        while (_newTimers.TryDequeue(out TimedWork timer))
+        {
+            _timers.Add(timer);
         }
     }
 

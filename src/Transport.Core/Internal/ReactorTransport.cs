@@ -16,8 +16,8 @@ internal sealed class ReactorTransport
     {
         // Through the host's IMeterFactory, as ASP.NET Core's own meters are, so that the host owns its lifetime.
         Meter meter = meterFactory?.Create(meterName) ?? new Meter(meterName);
+        // The meter keeps its instruments, and they the metrics object their callbacks read.
         var metrics = new ReactorMetrics(meter, ListenerCounters);
-        Metrics = metrics;
         Logger = logger;
         Listen = new ListenSettings(options);
         FileDescriptorReserve = options.FileDescriptorReserve;
@@ -48,9 +48,6 @@ internal sealed class ReactorTransport
     public ConnectionSettings Settings { get; }
 
     public SharedReactorGroup Reactors { get; }
-
-    /// <summary>The transport's meter and its instruments.</summary>
-    public ReactorMetrics Metrics { get; }
 
     /// <summary>What the listeners count: accept back-offs and pauses at the fd reserve.</summary>
     public ListenerCounters ListenerCounters { get; } = new();

@@ -20,15 +20,13 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     private static readonly Action<object?> s_recheck = static state =>
     {
         var listener = (EpollConnectionListener)state!;
-        Volatile.Write(ref listener._recheckQueued, 0);
-        listener.SignalAcceptReady();
+        listener.TimerElapsed(ref listener._recheckQueued);
     };
 
     private static readonly Action<object?> s_backoffElapsed = static state =>
     {
         var listener = (EpollConnectionListener)state!;
-        Volatile.Write(ref listener._backoffTimerQueued, 0);
-        listener.SignalAcceptReady();
+        listener.TimerElapsed(ref listener._backoffTimerQueued);
     };
 
     private readonly EpollListenSocket _listenSocket;
@@ -200,9 +198,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             }
             catch
             {
-                // Nothing owns the fd yet.
-                SocketApi.Close(fd);
-                _settings.FileDescriptors.OnClosed();
+                CloseUnowned(fd);
                 throw;
             }
             connection = CreateConnection(fd, remoteEndPoint);
@@ -241,37 +237,33 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         WakeAt(_retryAt);
     }
 
-    private void WakeAt(long due)
+    // One back-off timer at a time: a timer still queued for an earlier time wakes the wait, which queues the next.
+    private void WakeAt(long due) =>
+        QueueTimerOnce(ref _backoffTimerQueued, (int)Math.Max(0, due - Environment.TickCount64), s_backoffElapsed);
+
+    private void WakeAfterRecheck() => QueueTimerOnce(ref _recheckQueued, AcceptThrottle.RecheckMilliseconds, s_recheck);
+
+    /// <summary>A reactor timer that ends the accept wait, unless one is queued already (<paramref name="queued"/> is 1).</summary>
+    private void QueueTimerOnce(ref int queued, int delayMilliseconds, Action<object?> elapsed)
     {
-        // One timer at a time: a timer still queued for an earlier time wakes the wait, which queues the next.
-        if (Interlocked.Exchange(ref _backoffTimerQueued, 1) == 0)
+        if (Interlocked.Exchange(ref queued, 1) == 0)
         {
             try
             {
-                _acceptReactor.RunAfter((int)Math.Max(0, due - Environment.TickCount64), s_backoffElapsed, this);
+                _acceptReactor.RunAfter(delayMilliseconds, elapsed, this);
             }
             catch
             {
-                Volatile.Write(ref _backoffTimerQueued, 0);
+                Volatile.Write(ref queued, 0);
                 throw;
             }
         }
     }
 
-    private void WakeAfterRecheck()
+    private void TimerElapsed(ref int queued)
     {
-        if (Interlocked.Exchange(ref _recheckQueued, 1) == 0)
-        {
-            try
-            {
-                _acceptReactor.RunAfter(AcceptThrottle.RecheckMilliseconds, s_recheck, this);
-            }
-            catch
-            {
-                Volatile.Write(ref _recheckQueued, 0);
-                throw;
-            }
-        }
+        Volatile.Write(ref queued, 0);
+        SignalAcceptReady();
     }
 
     private void SignalAcceptReady()
@@ -363,11 +355,17 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         }
         catch (Exception ex)
         {
-            SocketApi.Close(fd);
-            _settings.FileDescriptors.OnClosed();
+            CloseUnowned(fd);
             TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
             return null;
         }
+    }
+
+    /// <summary>Closes an accepted fd that no connection owns yet, and gives it back to the budget.</summary>
+    private void CloseUnowned(int fd)
+    {
+        SocketApi.Close(fd);
+        _settings.FileDescriptors.OnClosed();
     }
 
     protected override void OnUnbinding()

@@ -249,11 +249,8 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     {
         // Arrange: a thread-pool thread owns the send side and is held inside Send.
         var connection = Connect();
-        await _reactor.IterationAsync().WithTimeout();
         using var gate = new ManualResetEventSlim();
-        connection.SendGate = gate;
-        await Task.Run(async () => await connection.Transport.Output.WriteAsync("in flight"u8.ToArray())).WithTimeout();
-        await connection.SendEntered.Task.WithTimeout();
+        await HoldThreadPoolSendAsync(connection, gate);
         Assert.Equal(SendState.ThreadPool, connection.SendSide);
 
         // Act: the reactor closes meanwhile; it cannot complete a send side it does not own.
@@ -274,12 +271,9 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     {
         // Arrange: a thread-pool thread is inside a send that the kernel answers with ECONNRESET.
         var connection = Connect();
-        await _reactor.IterationAsync().WithTimeout();
-        using var gate = new ManualResetEventSlim();
-        connection.SendGate = gate;
         connection.GatedSendError = SocketError.ConnectionReset;
-        await Task.Run(async () => await connection.Transport.Output.WriteAsync("in flight"u8.ToArray())).WithTimeout();
-        await connection.SendEntered.Task.WithTimeout();
+        using var gate = new ManualResetEventSlim();
+        await HoldThreadPoolSendAsync(connection, gate);
 
         // Act: before it hands the error back, the reactor closes for another reason (Kestrel's abort after the
         // input ended: the kernel reports a reset to one caller only, and the send took it).
@@ -348,6 +342,15 @@ public sealed class ConnectionStateTests : IAsyncLifetime
         var connection = new ScriptedConnection(_reactor, maxReadBufferSize, maxWriteBufferSize, inlineScheduling);
         _connections.Add(connection);
         return connection;
+    }
+
+    /// <summary>Writes from a thread-pool thread while the reactor waits, and returns once that thread is held inside Send.</summary>
+    private async Task HoldThreadPoolSendAsync(ScriptedConnection connection, ManualResetEventSlim gate)
+    {
+        await _reactor.IterationAsync().WithTimeout();
+        connection.SendGate = gate;
+        await Task.Run(async () => await connection.Transport.Output.WriteAsync("in flight"u8.ToArray())).WithTimeout();
+        await connection.SendEntered.Task.WithTimeout();
     }
 
     private static async Task<long> ReadInputAsync(ScriptedConnection connection, long expected)

@@ -18,6 +18,7 @@ public sealed class FileDescriptorBudgetTests : IDisposable
     private readonly ScriptedTable _table = new() { Limit = 100, Others = 20 };
     private readonly ScriptedBacklog _backlog = new();
     private readonly CapturingLoggerProvider _logs = new();
+    private readonly ListenerCounters _counters = new();
     private long _now = 1_000;
     private int _roomSignals;
 
@@ -260,7 +261,7 @@ public sealed class FileDescriptorBudgetTests : IDisposable
     }
 
     private AcceptThrottle CreateThrottle(FileDescriptorBudget budget) =>
-        new(budget, Reserve, _backlog, _logs.CreateLogger("test"), Listener, _ => _roomSignals++, null);
+        new(budget, Reserve, _backlog, _logs.CreateLogger("test"), Listener, _ => _roomSignals++, null, _counters);
 
     /// <summary>At the reserve: pauses, then two closes give it the room to resume (the reserve plus its margin).</summary>
     private static void PauseThenResume(FileDescriptorBudget budget, AcceptThrottle throttle)

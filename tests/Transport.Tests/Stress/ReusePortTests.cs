@@ -13,6 +13,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Stress;
 [Collection(nameof(StressTests))]
 public sealed class ReusePortTests(ITestOutputHelper output)
 {
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
+
     public static TheoryData<string> Transports => new() { "epoll", "select" };
 
     [Theory]
@@ -58,16 +60,16 @@ public sealed class ReusePortTests(ITestOutputHelper output)
         while (!stopping.IsCompleted || loop.Elapsed < TimeSpan.FromSeconds(1))
         {
             Assert.True(loop.Elapsed < TimeSpan.FromSeconds(30), "The first process did not stop within 30 s.");
-            if (!await TryRequestAsync(second.EndPoint.Port))
+            if (!await StressTests.TryRequestAsync(second, RequestTimeout))
             {
                 retried++;
-                Assert.True(await TryRequestAsync(second.EndPoint.Port), $"A request failed twice in a row while one of the two processes stopped.{Environment.NewLine}{second.Describe()}");
+                Assert.True(await StressTests.TryRequestAsync(second, RequestTimeout), $"A request failed twice in a row while one of the two processes stopped.{Environment.NewLine}{second.Describe()}");
             }
             requests++;
         }
         Assert.Equal(0, await stopping);
         output.WriteLine($"{transport}: {requests} requests while the first process stopped, {retried} retried");
-        Assert.True(await TryRequestAsync(port));
+        Assert.True(await StressTests.TryRequestAsync(second, RequestTimeout));
     }
 
     [Theory]
@@ -79,20 +81,5 @@ public sealed class ReusePortTests(ITestOutputHelper output)
         var error = await Assert.ThrowsAnyAsync<InvalidOperationException>(() => StressServer.StartAsync(transport, port: first.EndPoint.Port));
 
         Assert.Contains("already in use", error.Message, StringComparison.Ordinal);
-    }
-
-    private static async Task<bool> TryRequestAsync(int port)
-    {
-        var timeout = TimeSpan.FromSeconds(5);
-        try
-        {
-            using var client = await Infrastructure.RawClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), timeout);
-            await client.SendAsync("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").WaitAsync(timeout);
-            return (await client.ReadResponseAsync().WaitAsync(timeout)).StatusCode == 200;
-        }
-        catch (Exception ex) when (ex is TimeoutException or System.Net.Sockets.SocketException or IOException or InvalidDataException)
-        {
-            return false;
-        }
     }
 }

@@ -35,7 +35,7 @@ public abstract partial class StressTests(ITestOutputHelper output)
         StressFigures.Record(Output, Transport, scenario, figure, value, unit);
 
     /// <summary>One request on a new connection, answered 200 within <paramref name="timeout"/>.</summary>
-    private static async Task<bool> TryRequestAsync(StressServer server, TimeSpan timeout)
+    internal static async Task<bool> TryRequestAsync(StressServer server, TimeSpan timeout)
     {
         try
         {
@@ -44,7 +44,7 @@ public abstract partial class StressTests(ITestOutputHelper output)
             var response = await client.ReadResponseAsync().WaitAsync(timeout);
             return response.StatusCode == 200;
         }
-        catch (Exception ex) when (ex is TimeoutException or System.Net.Sockets.SocketException or IOException)
+        catch (Exception ex) when (ex is TimeoutException or System.Net.Sockets.SocketException or IOException or InvalidDataException)
         {
             return false;
         }
