@@ -6,14 +6,19 @@
 # is started and warmed up; then for each idle count N a holder (benchmarks/idle_clients.py) opens N keep-alive
 # connections, each answered once and then left idle, and wrk measures 16 connections on /plaintext beside them.
 # Per point: requests/s, p99, and the server's CPU time per request; then one client alone sends 200 requests one
-# after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Writes idle.csv, a report and idle.png
-# (requests/s and p99 against idle connections, one line per transport, log scales).
+# after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Beside them, the holder's
+# own measure of what poll(2) costs over as many idle sockets (timeout 0, and blocking until woken): the floor under any
+# select wait, whoever makes it. Writes idle.csv, a report and idle.png (requests/s and p99 against idle connections,
+# one line per transport, log scales).
 #
 # Usage (from anywhere):
 #   benchmarks/idle.sh
-#   TRANSPORTS="epoll select" IDLE="0 1000 10000" DURATION=3 benchmarks/idle.sh
+#   TRANSPORTS="epoll select select:4" IDLE="0 1000 3000 10000" DURATION=3 benchmarks/idle.sh
 #
-# Environment (default): TRANSPORTS="epoll select sockets"; IDLE="0 100 1000 5000 10000"; DURATION=5 (seconds of
+# A transport may name its reactor count: "select:4" is the select transport with --reactor-count 4 (four reactors
+# share the sockets, so each wait passes over a quarter of them).
+#
+# Environment (default): TRANSPORTS="epoll select sockets"; IDLE="0 100 1000 3000 5000 10000"; DURATION=5 (seconds of
 # wrk per point); WARMUP=25 (seconds per server before its first point; tiered JIT needs about that); PORT=5060; BUILD=1 (0: use the existing
 # build); RESULTS_DIR=benchmarks/results.
 # Exit status: 0 on success, 1 on a bad setting, a missing tool, too low a limit, or a server or holder that failed.
@@ -22,7 +27,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 TRANSPORTS="${TRANSPORTS:-epoll select sockets}"
-IDLE="${IDLE:-0 100 1000 5000 10000}"
+IDLE="${IDLE:-0 100 1000 3000 5000 10000}"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-25}"
 PORT="${PORT:-5060}"
@@ -35,7 +40,11 @@ APP_DLL="$REPO_ROOT/samples/WebApp/bin/Release/net10.0/WebApp.dll"
 die() { echo "idle.sh: $*" >&2; exit 1; }
 say() { echo "$*"; }
 
-for t in $TRANSPORTS; do [[ "$t" =~ ^(epoll|select|default|sockets)$ ]] || die "unknown transport '$t' in TRANSPORTS (epoll, select, default, sockets)"; done
+for t in $TRANSPORTS; do
+  [[ "$t" =~ ^(epoll|select|default|sockets)(:[1-9][0-9]*)?$ ]] ||
+    die "unknown transport '$t' in TRANSPORTS: use epoll, select, default or sockets, optionally with :N reactors (e.g. select:4)"
+  [[ "$t" != sockets:* ]] || die "'$t' in TRANSPORTS: Kestrel's Sockets transport has no reactors; write sockets alone"
+done
 for n in $IDLE; do [[ "$n" =~ ^[0-9]+$ ]] || die "IDLE takes whole numbers, got '$n'"; done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive number of seconds, got '$DURATION'"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "WARMUP must be a number of seconds, got '$WARMUP'"
@@ -71,7 +80,7 @@ OUT_DIR="$RESULTS_DIR/$(date -u +%Y%m%dT%H%M%SZ)_idle"
 mkdir -p "$OUT_DIR"
 CSV="$OUT_DIR/idle.csv"
 REPORT="$OUT_DIR/report.txt"
-echo "transport,idle,rps,p99_ms,cpu_us_per_req,single_median_ms,single_p90_ms" >"$CSV"
+echo "transport,idle,rps,p99_ms,cpu_us_per_req,single_median_ms,single_p90_ms,poll_floor_us,poll_floor_blocking_us" >"$CSV"
 
 SERVER_PID=""
 HOLDER_PID=""
@@ -91,15 +100,19 @@ p99_of() {
 }
 
 for transport in $TRANSPORTS; do
-  log="$OUT_DIR/server-$transport.log"
-  DOTNET_gcServer=1 taskset -c "$SERVER_CPU" dotnet "$APP_DLL" --transport "$transport" --urls "http://127.0.0.1:$PORT" >"$log" 2>&1 &
+  # "select:4": the select transport with --reactor-count 4, how many reactors share the sockets.
+  base=${transport%%:*}
+  server_args=(--transport "$base" --urls "http://127.0.0.1:$PORT")
+  [[ "$transport" == *:* ]] && server_args+=(--reactor-count "${transport#*:}")
+  log="$OUT_DIR/server-${transport/:/-r}.log"
+  DOTNET_gcServer=1 taskset -c "$SERVER_CPU" dotnet "$APP_DLL" "${server_args[@]}" >"$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 150); do
     curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/plaintext" && break
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; die "the $transport server exited at start-up"; }
     sleep 0.2
   done
-  grep -q "$transport transport serves" "$log" || { cat "$log" >&2; die "the $transport server did not say it serves on $transport"; }
+  grep -q "$base transport serves" "$log" || { cat "$log" >&2; die "the $transport server did not say it serves on $base"; }
   say "$transport: warming up ${WARMUP} s"
   ((WARMUP == 0)) || taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"${WARMUP}s" "http://127.0.0.1:$PORT/plaintext" >/dev/null
 
@@ -120,7 +133,9 @@ for transport in $TRANSPORTS; do
     done
     open_seconds=$((SECONDS - opened))
 
-    out="$OUT_DIR/wrk-$transport-$n.txt"
+    # What poll(2) itself costs over as many idle sockets, measured by the holder before it said ready.
+    read -r _ floor_fds floor_nonblocking floor_blocking < <(grep '^floor ' "$holder_out")
+    out="$OUT_DIR/wrk-${transport/:/-r}-$n.txt"
     before=$(cpu_ticks "$SERVER_PID")
     taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$PORT/plaintext" >"$out" 2>&1
     after=$(cpu_ticks "$SERVER_PID")
@@ -132,8 +147,9 @@ for transport in $TRANSPORTS; do
     # One client alone beside the idle ones: the latency of a single request, what a select wait costs.
     read -r single_median single_p90 < <(taskset -c "$CLIENT_CPU" python3 "$SCRIPT_DIR/latency_probe.py" 127.0.0.1 "$PORT" 200) ||
       die "the latency probe failed ($transport, $n idle)"
-    echo "$transport,$n,$rps,$p99,$cpu,$single_median,$single_p90" >>"$CSV"
-    say "$(printf '%-8s %6d idle (opened in %3d s): %8s req/s  p99 %8s ms  %7s us/req CPU  one request: median %s ms' "$transport" "$n" "$open_seconds" "$rps" "$p99" "$cpu" "$single_median")"
+    echo "$transport,$n,$rps,$p99,$cpu,$single_median,$single_p90,$floor_nonblocking,$floor_blocking" >>"$CSV"
+    say "$(printf '%-8s %6d idle (opened in %3d s): %8s req/s  p99 %8s ms  %7s us/req CPU  one request: median %s ms  (poll(2) over %d fds: %s us, blocking %s us)' \
+      "$transport" "$n" "$open_seconds" "$rps" "$p99" "$cpu" "$single_median" "$floor_fds" "$floor_nonblocking" "$floor_blocking")"
 
     exec 3>&-
     wait "$HOLDER_PID" || die "the holder of $n idle connections did not close cleanly ($transport)"

@@ -8,6 +8,7 @@
 //   --unix-socket /tmp/webapp.sock    curl --unix-socket /tmp/webapp.sock http://localhost/plaintext
 //   --unix-socket-mode 660                                              # its file's mode (reactor transports; default: umask)
 //   --reuse-port true                                                   # SO_REUSEPORT: several processes on one port (reactor transports)
+//   --reactor-count 4                                                   # reactor threads (reactor transports; default: half the cores)
 //   --h2c-port 5002                   curl --http2-prior-knowledge http://127.0.0.1:5002/plaintext
 //   --https-port 5001                 curl -k --http2 https://127.0.0.1:5001/plaintext      (self-signed)
 //   --echo-port 7000                  nc 127.0.0.1 7000          (type a line: it comes back upper-cased)

@@ -19,8 +19,12 @@ internal sealed class SampleOptions
     public const string UnsafePreferInlineSchedulingKey = "unsafe-prefer-inline-scheduling";
     public const string UnixSocketModeKey = "unix-socket-mode";
     public const string ReusePortKey = "reuse-port";
+    public const string ReactorCountKey = "reactor-count";
 
     private const string DefaultUrl = "http://127.0.0.1:5000";
+
+    // ReactorTransportOptions.ReactorCount's own bound.
+    private const int MaxReactorCount = 1024;
 
     private SampleOptions(
         TransportChoice transport,
@@ -33,6 +37,7 @@ internal sealed class SampleOptions
         bool unsafePreferInlineScheduling,
         UnixFileMode? unixSocketMode,
         bool reusePort,
+        int? reactorCount,
         bool hasConfiguredCertificate,
         bool activatedBySystemd)
     {
@@ -46,6 +51,7 @@ internal sealed class SampleOptions
         UnsafePreferInlineScheduling = unsafePreferInlineScheduling;
         UnixSocketMode = unixSocketMode;
         ReusePort = reusePort;
+        ReactorCount = reactorCount;
         HasConfiguredCertificate = hasConfiguredCertificate;
         ActivatedBySystemd = activatedBySystemd;
     }
@@ -83,6 +89,12 @@ internal sealed class SampleOptions
 
     /// <summary><c>--reuse-port</c>: the reactor transports' <c>ReusePort</c> (SO_REUSEPORT), to run several processes on one port.</summary>
     public bool ReusePort { get; }
+
+    /// <summary>
+    /// <c>--reactor-count 4</c>: the reactor transports' <c>ReactorCount</c>; not given keeps the transport's default.
+    /// For benchmarks that compare how many reactors share the connections.
+    /// </summary>
+    public int? ReactorCount { get; }
 
     /// <summary>True when <c>Kestrel:Certificates:Default</c> names a certificate, which then replaces the generated one.</summary>
     public bool HasConfiguredCertificate { get; }
@@ -146,6 +158,7 @@ internal sealed class SampleOptions
             ReadSwitch(configuration, UnsafePreferInlineSchedulingKey),
             ReadReactorOnly(configuration, UnixSocketModeKey, transport, ReadFileMode),
             ReadReactorOnly(configuration, ReusePortKey, transport, static (c, k) => ReadSwitch(c, k)),
+            ReadReactorOnly(configuration, ReactorCountKey, transport, ReadReactorCount),
             configuration.GetSection("Kestrel:Certificates:Default").Exists(),
             activatedBySystemd);
     }
@@ -208,6 +221,23 @@ internal sealed class SampleOptions
 
         throw new SampleOptionException(
             $"Invalid value '{value}' for --{key}: give an octal file mode such as 660 (owner and group) or 666 (everyone may connect).");
+    }
+
+    private static int? ReadReactorCount(IConfiguration configuration, string key)
+    {
+        var value = configuration[key];
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count is >= 1 and <= MaxReactorCount)
+        {
+            return count;
+        }
+
+        throw new SampleOptionException(
+            $"Invalid value '{value}' for --{key}: give a number of reactor threads from 1 to {MaxReactorCount}, or leave it out for the transport's default.");
     }
 
     /// <summary>A true/false switch; not given is false.</summary>

@@ -43,6 +43,10 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, Samp
         transport.UnsafePreferInlineScheduling = options.UnsafePreferInlineScheduling;
         transport.UnixSocketFileMode = options.UnixSocketMode;
         transport.ReusePort = options.ReusePort;
+        if (options.ReactorCount is int reactorCount)
+        {
+            transport.ReactorCount = reactorCount;
+        }
     }
 
     public static bool TryFind(string? value, [NotNullWhen(true)] out TransportChoice? choice)

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
 
@@ -21,6 +22,56 @@ public sealed class SelectTransportTests
     private static readonly TransportConfigurator UseSelect = (builder, _) => builder.UseSelectTransport();
 
     private const string SocketTransportFactoryTypeName = "Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportFactory";
+
+    [Fact]
+    public void WatchedSockets_AddAndRemoveInAnyOrder_HoldsExactlyTheWatchedOnesWithTheirSlots()
+    {
+        // What a select wait hands to the kernel: every registration watched, none twice, none after removal.
+        var sockets = Enumerable.Range(0, 40).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)).ToArray();
+        try
+        {
+            var registrations = sockets.Select(s => new SelectRegistration(s, handler: null!)).ToArray();
+            var watched = new WatchedSockets(SelectInterest.Read);
+            var expected = new HashSet<Socket>(ReferenceEqualityComparer.Instance);
+            var random = new Random(12);
+            foreach (var registration in registrations)
+            {
+                watched.Add(registration);
+                expected.Add(registration.Socket);
+            }
+
+            // Remove and re-add in a random order, past the initial capacity, checking the set after each step.
+            for (int step = 0; step < 400; step++)
+            {
+                var registration = registrations[random.Next(registrations.Length)];
+                if (expected.Remove(registration.Socket))
+                {
+                    watched.Remove(registration);
+                    Assert.Equal(SelectRegistration.NotWatched, registration.GetSlot(SelectInterest.Read));
+                }
+                else
+                {
+                    watched.Add(registration);
+                    expected.Add(registration.Socket);
+                }
+
+                Assert.Equal(expected.Count, watched.Count);
+                Assert.True(expected.SetEquals(watched.Sockets.ToArray()));
+                foreach (var r in registrations.Where(r => expected.Contains(r.Socket)))
+                {
+                    Assert.Same(r.Socket, watched.Sockets[r.GetSlot(SelectInterest.Read)]);
+                    Assert.Equal(SelectRegistration.NotWatched, r.GetSlot(SelectInterest.Write));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+    }
 
     [Fact]
     public async Task OneReactor_MoreThanFdSetSizeConnections_ServesEveryConnectionWhileAllOpen()

@@ -19,8 +19,9 @@ internal abstract partial class ReactorConnection
     internal ReceiveState ReceiveSide => _receiveState;
 
     /// <summary>
-    /// Whether the receive side wants to hear about readability: level-triggered backends (select) ask each
-    /// iteration, so a paused or finished receive side must not be reported ready again and again.
+    /// Whether the receive side wants to hear about readability: a level-triggered backend (select) watches the
+    /// socket only while this is true, so that a paused or finished receive side is not reported ready again and
+    /// again. <see cref="OnWaitingForSocketChanged"/> tells it when this changes.
     /// </summary>
     internal bool IsWaitingForReadable => _started && !_socketClosed && _receiveState == ReceiveState.WaitingForData;
 
@@ -55,7 +56,12 @@ internal abstract partial class ReactorConnection
         {
             ThrowIllegalMove(_receiveState, next);
         }
+        bool wasWaiting = _receiveState == ReceiveState.WaitingForData;
         _receiveState = next;
+        if (wasWaiting != (next == ReceiveState.WaitingForData))
+        {
+            OnWaitingForSocketChanged();
+        }
     }
 
     private void ReceiveUntilBlocked()

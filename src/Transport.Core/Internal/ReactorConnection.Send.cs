@@ -45,6 +45,10 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             ThrowIllegalMove(current, next);
         }
         Volatile.Write(ref _sendState, (int)next);
+        if ((current == SendState.WaitingForWritable) != (next == SendState.WaitingForWritable))
+        {
+            OnWaitingForSocketChanged();
+        }
     }
 
     /// <summary>Reads the output pipe on the reactor (state Idle).</summary>

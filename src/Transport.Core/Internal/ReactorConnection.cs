@@ -190,6 +190,16 @@ internal abstract partial class ReactorConnection : ConnectionContext,
     /// </summary>
     protected abstract void CloseSocket(bool reset);
 
+    /// <summary>
+    /// <see cref="IsWaitingForReadable"/> or <see cref="IsWaitingForWritable"/> changed (a state moved in or out of
+    /// waiting for the socket). A level-triggered backend updates what its poller watches here; an edge-triggered
+    /// one watches both directions all along and has nothing to do. Reactor thread only: only the reactor moves a
+    /// side into or out of those states.
+    /// </summary>
+    protected virtual void OnWaitingForSocketChanged()
+    {
+    }
+
     // -------------------------------------------------------------------------------------------------------
     // Life cycle (reactor thread only)
     // -------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
     private static List<ArraySegment<byte>>? t_sendSegments;
 
     private readonly SelectReactor _reactor;
+    private readonly SelectRegistration _registration;
     private readonly FileDescriptorBudget _fileDescriptors;
 
     public SelectConnection(Socket socket, SelectReactor reactor, ConnectionSettings settings)
@@ -27,24 +28,28 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
     {
         Socket = socket;
         _reactor = reactor;
+        _registration = new SelectRegistration(socket, this);
         _fileDescriptors = settings.FileDescriptors;
     }
 
     public Socket Socket { get; }
 
-    SelectInterest ISelectHandler.GetInterest(long nowMilliseconds, ref int timeoutMilliseconds) =>
-        (IsWaitingForReadable ? SelectInterest.Read : SelectInterest.None) |
-        (IsWaitingForWritable ? SelectInterest.Write : SelectInterest.None);
-
     void ISelectHandler.OnSelectReadable() => OnReadable(peerClosed: false);
 
     void ISelectHandler.OnSelectWritable() => OnWritable();
 
+    private SelectInterest Interest =>
+        (IsWaitingForReadable ? SelectInterest.Read : SelectInterest.None) |
+        (IsWaitingForWritable ? SelectInterest.Write : SelectInterest.None);
+
     protected override SocketError RegisterWithReactor()
     {
-        _reactor.Register(this);
+        _reactor.Register(_registration, Interest);
         return SocketError.Success;
     }
+
+    // After the close both are false, and the unregistered connection is watched for nothing.
+    protected override void OnWaitingForSocketChanged() => _reactor.Watch(_registration, Interest);
 
     protected override IoResult Receive(Span<byte> buffer)
     {
@@ -138,7 +143,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
 
     protected override void CloseSocket(bool reset)
     {
-        _reactor.Unregister(this);
+        _reactor.Unregister(_registration);
         try
         {
             if (reset)

@@ -18,12 +18,10 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     // Accepts per readiness before the reactor serves its connections again; the rest waits one iteration.
     private const int MaxAcceptsPerTurn = 16;
 
+    // Both run on the accept reactor: the fd throttle saw room (a connection closed), or a pause's time is up.
     private static readonly Action<object?> s_onRoom = static state =>
-    {
-        var listener = (SelectConnectionListener)state!;
-        listener._roomSignalled = true;
-        listener._acceptReactor.Schedule(static _ => { }, null); // the next iteration asks GetInterest again
-    };
+        ((SelectConnectionListener)state!)._acceptReactor.Schedule(static s => ((SelectConnectionListener)s!).ResumeAccepting(), state);
+    private static readonly Action<object?> s_pauseElapsed = static state => ((SelectConnectionListener)state!).OnPauseElapsed();
 
     private readonly SelectReactor _acceptReactor;
     private readonly ConnectionSettings _settings;
@@ -32,10 +30,11 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
     private readonly AcceptThrottle _throttle;
     private readonly ListenerCounters _counters;
+    private readonly SelectRegistration _registration;
     private AcceptBackoff _backoff;
     // Reactor thread only: while not 0, the socket is not watched (backing off, or paused near the fd limit).
     private long _acceptPausedUntil;
-    private volatile bool _roomSignalled;
+    private bool _closed;
 
     private SelectConnectionListener(Socket socket, ReactorTransport transport)
         : base(transport, socket.LocalEndPoint!)
@@ -46,10 +45,11 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         _logger = transport.Logger;
         _counters = transport.ListenerCounters;
         _throttle = new AcceptThrottle(transport.FileDescriptors, transport.FileDescriptorReserve, this, _logger, EndPoint, s_onRoom, this, _counters);
+        _registration = new SelectRegistration(socket, this);
         _acceptReactor.Schedule(static s =>
         {
             var listener = (SelectConnectionListener)s!;
-            listener._acceptReactor.Register(listener);
+            listener._acceptReactor.Register(listener._registration, SelectInterest.Read);
         }, this);
     }
 
@@ -156,25 +156,6 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         }
     }
 
-    SelectInterest ISelectHandler.GetInterest(long nowMilliseconds, ref int timeoutMilliseconds)
-    {
-        if (_acceptPausedUntil == 0)
-        {
-            _roomSignalled = false; // a signal for a pause that already ended must not cut the next one short
-            return SelectInterest.Read;
-        }
-        long remaining = _acceptPausedUntil - nowMilliseconds;
-        if (remaining <= 0 || _roomSignalled)
-        {
-            _roomSignalled = false;
-            _acceptPausedUntil = 0;
-            return SelectInterest.Read;
-        }
-        // Select keeps reporting a backlog as readable: wake up when the pause ends, not before.
-        timeoutMilliseconds = timeoutMilliseconds < 0 ? (int)remaining : Math.Min(timeoutMilliseconds, (int)remaining);
-        return SelectInterest.None;
-    }
-
     void ISelectHandler.OnSelectWritable()
     {
     }
@@ -226,7 +207,36 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
         }
     }
 
-    private void PauseAccepting(int delayMilliseconds) => _acceptPausedUntil = Environment.TickCount64 + delayMilliseconds;
+    /// <summary>
+    /// Stops watching the socket for <paramref name="delayMilliseconds"/>: select keeps reporting a backlog as
+    /// readable, so a listener that cannot accept now must not be watched. A reactor timer ends the pause; the fd
+    /// throttle's signal ends it sooner.
+    /// </summary>
+    private void PauseAccepting(int delayMilliseconds)
+    {
+        _acceptPausedUntil = Environment.TickCount64 + delayMilliseconds;
+        _acceptReactor.Watch(_registration, SelectInterest.None);
+        // One timer per pause: a timer left over from a pause that ended early finds the next one not yet due.
+        _acceptReactor.RunAfter(delayMilliseconds, s_pauseElapsed, this);
+    }
+
+    private void OnPauseElapsed()
+    {
+        if (_acceptPausedUntil != 0 && Environment.TickCount64 >= _acceptPausedUntil)
+        {
+            ResumeAccepting();
+        }
+    }
+
+    private void ResumeAccepting()
+    {
+        if (_acceptPausedUntil == 0 || _closed)
+        {
+            return; // not paused (a signal for a pause that already ended), or unbound meanwhile
+        }
+        _acceptPausedUntil = 0;
+        _acceptReactor.Watch(_registration, SelectInterest.Read);
+    }
 
     /// <returns>Whether to keep accepting in this turn.</returns>
     private bool HandleAcceptError(SocketError error)
@@ -328,8 +338,9 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     // Kestrel's accept loop ends when the channel completes, right after the close.
     protected override void CloseOnReactor()
     {
+        _closed = true;
         _throttle.Stop();
-        _acceptReactor.Unregister(this);
+        _acceptReactor.Unregister(_registration);
         Socket.Dispose();
         _accepted.Writer.TryComplete();
         // Accepted but never handed to Kestrel: close them so their sockets do not linger.

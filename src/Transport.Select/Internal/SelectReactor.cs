@@ -6,15 +6,18 @@ using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
 
 /// <summary>
-/// A reactor whose readiness backend is <c>Socket.Select</c> over all of its sockets. Level-triggered:
-/// each iteration asks every handler what it waits for, so a wait costs O(sockets of this reactor), where epoll
-/// costs O(ready sockets). On Linux .NET implements Select with poll(2), so FD_SETSIZE (1,024) does not apply.
+/// A reactor whose readiness backend is <c>Socket.Select</c> over all of its sockets. Level-triggered, so a wait
+/// costs O(sockets of this reactor) where epoll's costs O(ready sockets); on Linux .NET implements Select with
+/// poll(2), so FD_SETSIZE (1,024) does not apply. What each socket waits for is kept in <see cref="WatchedSockets"/>
+/// as it changes: a wait copies two arrays and adds nothing of its own per socket to what poll(2) costs.
 /// </summary>
 internal sealed class SelectReactor : ReactorLoop
 {
     private readonly WakeSocketPair _wake;
-    private readonly List<ISelectHandler> _handlers = [];
-    private readonly Dictionary<Socket, ISelectHandler> _handlersBySocket = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Socket, SelectRegistration> _registrations = new(ReferenceEqualityComparer.Instance);
+    private readonly WatchedSockets _watchedForRead = new(SelectInterest.Read);
+    private readonly WatchedSockets _watchedForWrite = new(SelectInterest.Write);
+    // What each wait hands to Socket.Select, which keeps only the ready sockets in them.
     private readonly List<Socket> _readable = [];
     private readonly List<Socket> _writable = [];
 
@@ -39,46 +42,66 @@ internal sealed class SelectReactor : ReactorLoop
         return new SelectReactor(name, memoryPool, logger, wake);
     }
 
-    /// <summary>Adds a handler to the set scanned by each wait. Reactor thread only.</summary>
-    public void Register(ISelectHandler handler)
+    /// <summary>Adds a handler, watched for <paramref name="interest"/>. Reactor thread only.</summary>
+    public void Register(SelectRegistration registration, SelectInterest interest)
     {
-        _handlersBySocket.Add(handler.Socket, handler);
-        _handlers.Add(handler);
+        _registrations.Add(registration.Socket, registration);
+        Watch(registration, interest);
+    }
+
+    /// <summary>
+    /// Sets what a registered handler waits for. Select is level-triggered: a handler that is not interested (a
+    /// paused receive side, a backing-off listener) must say so, or every wait would return at once. Reactor
+    /// thread only.
+    /// </summary>
+    public void Watch(SelectRegistration registration, SelectInterest interest)
+    {
+        SelectInterest changed = registration.Interest ^ interest;
+        if (changed == SelectInterest.None)
+        {
+            return;
+        }
+        registration.Interest = interest;
+        if ((changed & SelectInterest.Read) != 0)
+        {
+            Update(_watchedForRead, registration, (interest & SelectInterest.Read) != 0);
+        }
+        if ((changed & SelectInterest.Write) != 0)
+        {
+            Update(_watchedForWrite, registration, (interest & SelectInterest.Write) != 0);
+        }
+    }
+
+    private static void Update(WatchedSockets watched, SelectRegistration registration, bool add)
+    {
+        if (add)
+        {
+            watched.Add(registration);
+        }
+        else
+        {
+            watched.Remove(registration);
+        }
     }
 
     /// <summary>Removes a handler before its socket is disposed. Reactor thread only.</summary>
-    public void Unregister(ISelectHandler handler)
+    public void Unregister(SelectRegistration registration)
     {
-        if (_handlersBySocket.Remove(handler.Socket))
+        if (_registrations.Remove(registration.Socket))
         {
-            int index = _handlers.IndexOf(handler);
-            int last = _handlers.Count - 1;
-            _handlers[index] = _handlers[last];
-            _handlers.RemoveAt(last);
+            Watch(registration, SelectInterest.None);
         }
     }
 
     protected override int WaitAndDispatch(int timeoutMilliseconds)
     {
         _readable.Clear();
-        _writable.Clear();
         _readable.Add(_wake.Reader);
+        _readable.AddRange(_watchedForRead.Sockets);
+        _writable.Clear();
+        _writable.AddRange(_watchedForWrite.Sockets);
 
-        long now = Environment.TickCount64;
-        foreach (ISelectHandler handler in _handlers)
-        {
-            SelectInterest interest = handler.GetInterest(now, ref timeoutMilliseconds);
-            if ((interest & SelectInterest.Read) != 0)
-            {
-                _readable.Add(handler.Socket);
-            }
-            if ((interest & SelectInterest.Write) != 0)
-            {
-                _writable.Add(handler.Socket);
-            }
-        }
-
-        // Socket.Select keeps only the ready sockets in each list; -1 microseconds waits forever.
+        // -1 microseconds waits forever.
         try
         {
             Socket.Select(_readable, _writable, null, timeoutMilliseconds < 0 ? -1 : timeoutMilliseconds * 1000);
@@ -96,17 +119,17 @@ internal sealed class SelectReactor : ReactorLoop
             {
                 _wake.Drain();
             }
-            else if (_handlersBySocket.TryGetValue(socket, out ISelectHandler? handler))
+            else if (_registrations.TryGetValue(socket, out SelectRegistration? registration))
             {
-                Dispatch(handler, writable: false);
+                Dispatch(registration.Handler, writable: false);
             }
         }
         foreach (Socket socket in _writable)
         {
-            // A handler closed earlier in this batch is no longer in the map.
-            if (_handlersBySocket.TryGetValue(socket, out ISelectHandler? handler))
+            // A handler closed earlier in this batch is no longer registered.
+            if (_registrations.TryGetValue(socket, out SelectRegistration? registration))
             {
-                Dispatch(handler, writable: true);
+                Dispatch(registration.Handler, writable: true);
             }
         }
         return events;

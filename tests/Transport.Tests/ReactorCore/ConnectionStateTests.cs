@@ -198,6 +198,39 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WaitingForSocket_PauseResumeFullWritableClose_EveryChangeReachesTheBackend()
+    {
+        // A level-triggered backend (select) watches a socket only as OnWaitingForSocketChanged tells it: a missed
+        // report would leave a connection unwatched (stalled) or watched while paused (every wait returns at once).
+        var connection = Connect(maxReadBufferSize: 8192);
+        await AssertWatchedAsync(connection, readable: true, writable: false);
+
+        // The application falls behind: the receive side pauses, and catches up: it waits for data again.
+        connection.QueueIncoming(new byte[16384]);
+        await connection.SignalReadableAsync().WithTimeout();
+        await AssertWatchedAsync(connection, readable: false, writable: false);
+        Assert.Equal(16384, await ReadInputAsync(connection, 16384));
+        await _reactor.IterationAsync().WithTimeout();
+        await AssertWatchedAsync(connection, readable: true, writable: false);
+
+        // The socket fills up: the send side waits for writability, then sends the rest.
+        connection.SendCapacity = 10;
+        await Task.Run(async () => await connection.Transport.Output.WriteAsync(new byte[100])).WithTimeout();
+        Assert.True(SpinWait.SpinUntil(() => connection.SendSide == SendState.WaitingForWritable, Soon), $"Send side is {connection.SendSide}.");
+        await AssertWatchedAsync(connection, readable: true, writable: true);
+        connection.SendCapacity = long.MaxValue;
+        await connection.SignalWritableAsync().WithTimeout();
+        await _reactor.IterationAsync().WithTimeout();
+        await AssertWatchedAsync(connection, readable: true, writable: false);
+
+        // Closed: nothing is watched any more.
+        connection.Abort(new ConnectionAbortedException("test abort"));
+        await connection.Closed.Task.WithTimeout();
+        await AssertWatchedAsync(connection, readable: false, writable: false);
+        Assert.Equal(0, connection.OffReactorWatchChanges);
+    }
+
+    [Fact]
     public async Task Close_WhileWaitingForWritable_DropsOutputAndReleasesTheApplication()
     {
         // Arrange: a small output limit so that the application's flush waits for the socket.
@@ -335,6 +368,15 @@ public sealed class ConnectionStateTests : IAsyncLifetime
         Assert.False(ReceiveStates.CanMove(ReceiveState.Paused, ReceiveState.Yielded));
         Assert.True(SendStates.CanMove(SendState.ThreadPool, SendState.ToReactor));
         Assert.True(ReceiveStates.CanMove(ReceiveState.Paused, ReceiveState.PausedReadable));
+    }
+
+    /// <summary>On the reactor thread: the connection waits for exactly this, and the backend was told so.</summary>
+    private async Task AssertWatchedAsync(ScriptedConnection connection, bool readable, bool writable)
+    {
+        (bool Readable, bool Writable) now = default, watched = default;
+        await _reactor.RunAsync(() => (now, watched) = (connection.WaitingForSocket, connection.Watched)).WithTimeout();
+        Assert.Equal((readable, writable), now);
+        Assert.Equal(now, watched);
     }
 
     private ScriptedConnection Connect(long? maxReadBufferSize = null, long? maxWriteBufferSize = null, bool inlineScheduling = false)

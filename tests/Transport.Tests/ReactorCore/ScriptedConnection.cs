@@ -92,7 +92,32 @@ internal sealed class ScriptedConnection : ReactorConnection
 
     public Task SignalWritableAsync() => _reactor.RunAsync(OnWritable);
 
-    protected override SocketError RegisterWithReactor() => SocketError.Success;
+    /// <summary>
+    /// What a level-triggered backend would be watching: readable and writable as reported at registration and by
+    /// every <see cref="OnWaitingForSocketChanged"/> since. Reactor thread only.
+    /// </summary>
+    public (bool Readable, bool Writable) Watched { get; private set; }
+
+    /// <summary>Reports of <see cref="OnWaitingForSocketChanged"/> made off the reactor thread: a bug, the backend is not thread-safe.</summary>
+    public int OffReactorWatchChanges { get; private set; }
+
+    /// <summary>Whether the connection is waiting for the socket in each direction now. Reactor thread only.</summary>
+    public (bool Readable, bool Writable) WaitingForSocket => (IsWaitingForReadable, IsWaitingForWritable);
+
+    protected override SocketError RegisterWithReactor()
+    {
+        Watched = WaitingForSocket;
+        return SocketError.Success;
+    }
+
+    protected override void OnWaitingForSocketChanged()
+    {
+        if (!_reactor.IsCurrentThread)
+        {
+            OffReactorWatchChanges++;
+        }
+        Watched = WaitingForSocket;
+    }
 
     protected override IoResult Receive(Span<byte> buffer)
     {

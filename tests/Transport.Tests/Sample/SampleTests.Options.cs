@@ -24,6 +24,9 @@ public abstract partial class SampleTests
     [InlineData("--unix-socket-mode", "689", "unix-socket-mode")]
     [InlineData("--unix-socket-mode", "17777", "unix-socket-mode")]
     [InlineData("--reuse-port", "maybe", "reuse-port")]
+    [InlineData("--reactor-count", "0", "reactor-count")]
+    [InlineData("--reactor-count", "1025", "reactor-count")]
+    [InlineData("--reactor-count", "two", "reactor-count")]
     public void Create_InvalidOption_ThrowsSampleOptionExceptionNamingTheOption(string option, string value, string name)
     {
         // Act
@@ -77,6 +80,24 @@ public abstract partial class SampleTests
         using var client = await RawClient.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
         await client.SendAsync("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
         Assert.Equal("Hello, World!", (await client.ReadResponseAsync()).BodyText);
+    }
+
+    [Fact]
+    public async Task Start_ReactorCount_StartsThatManyReactorsOnReactorTransports()
+    {
+        string[] args = ["--reactor-count", "3"];
+        if (Transport == "sockets")
+        {
+            var error = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, args));
+            Assert.Contains("reactor transports", error.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        var server = await StartAsync(args);
+        using var client = server.CreateHttpClient();
+
+        Assert.Equal("Hello, World!", await client.GetStringAsync(new Uri("/plaintext", UriKind.Relative)).WithTimeout());
+        Assert.Contains(server.Logs.Entries, e => e.EventId.Name == "ReactorsStarted" && e.Message.StartsWith("Started 3 ", StringComparison.Ordinal));
     }
 
     [Fact]
