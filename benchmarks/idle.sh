@@ -8,8 +8,8 @@
 # Per point: requests/s, p99, and the server's CPU time per request; then one client alone sends 200 requests one
 # after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Beside them, the holder's
 # own measure of what poll(2) costs over as many idle sockets (timeout 0, and blocking until woken): the floor under any
-# select wait, whoever makes it. Writes idle.csv, a report and idle.png (requests/s and p99 against idle connections,
-# one line per transport, log scales).
+# select wait, whoever makes it. Writes idle.csv, a report and idle.png (requests/s, p99 and one request's median
+# latency against idle connections, one line per transport, log scales).
 #
 # Usage (from anywhere):
 #   benchmarks/idle.sh
@@ -18,7 +18,7 @@
 # A transport may name its reactor count: "select:4" is the select transport with --reactor-count 4 (four reactors
 # share the sockets, so each wait passes over a quarter of them).
 #
-# Environment (default): TRANSPORTS="epoll select sockets"; IDLE="0 100 1000 3000 5000 10000"; DURATION=5 (seconds of
+# Environment (default): TRANSPORTS="epoll select select:4 sockets"; IDLE="0 100 1000 3000 5000 10000"; DURATION=5 (seconds of
 # wrk per point); WARMUP=25 (seconds per server before its first point; tiered JIT needs about that); PORT=5060; BUILD=1 (0: use the existing
 # build); RESULTS_DIR=benchmarks/results.
 # Exit status: 0 on success, 1 on a bad setting, a missing tool, too low a limit, or a server or holder that failed.
@@ -26,7 +26,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-TRANSPORTS="${TRANSPORTS:-epoll select sockets}"
+TRANSPORTS="${TRANSPORTS:-epoll select select:4 sockets}"
 IDLE="${IDLE:-0 100 1000 3000 5000 10000}"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-25}"
@@ -159,26 +159,34 @@ for transport in $TRANSPORTS; do
   SERVER_PID=""
 done
 
-# The chart: requests/s and p99 against idle connections (0 drawn at 1 on the log axis), one line per transport.
+# The chart: requests/s, p99 and one request's median latency against idle connections (0 drawn at 1 on the log
+# axis), one line per transport; the third panel adds what one blocking poll(2) over as many sockets costs (the
+# holder's floor, the same for every transport, so drawn once from the first transport's points).
+first_transport=${TRANSPORTS%% *}
 gp="$OUT_DIR/idle.gp"
 {
-  echo "set terminal pngcairo size 1400,560 font 'sans,11'"
+  echo "set terminal pngcairo size 1800,560 font 'sans,11'"
   echo "set output '$OUT_DIR/idle.png'"
   echo "set datafile separator ','"
   # Double quotes: gnuplot turns \n into a line break only there.
-  printf 'set multiplot layout 1,2 title "%s\\n%s"\n' "Requests on 16 active connections beside N idle keep-alive connections" \
+  printf 'set multiplot layout 1,3 title "%s\\n%s"\n' "Requests on 16 active connections beside N idle keep-alive connections" \
     "$(date -u +%Y-%m-%d), commit $commit, $(nproc) CPUs (server on CPU $SERVER_CPU), $(uname -r)"
   echo "set logscale x; set xlabel 'idle connections (0 drawn at 1)'; set grid; set key bottom left"
-  echo "set logscale y; set ylabel 'requests/s'; set title 'throughput'"
-  printf "plot "
-  sep=""
-  for t in $TRANSPORTS; do printf "%s'%s' using (\$2 == 0 ? 1 : \$2):(strcol(1) eq '%s' ? \$3 : NaN) with linespoints lw 2 title '%s'" "$sep" "$CSV" "$t" "$t"; sep=", "; done
-  echo
-  echo "set ylabel 'p99 latency, ms'; set title 'p99 latency'; set key top left"
-  printf "plot "
-  sep=""
-  for t in $TRANSPORTS; do printf "%s'%s' using (\$2 == 0 ? 1 : \$2):(strcol(1) eq '%s' ? \$4 : NaN) with linespoints lw 2 title '%s'" "$sep" "$CSV" "$t" "$t"; sep=", "; done
-  echo
+  echo "set logscale y; set ylabel 'requests/s'; set title 'throughput (wrk, 16 connections)'"
+  plot_column() {
+    printf "plot "
+    local sep="" t
+    for t in $TRANSPORTS; do
+      printf "%s'%s' using (\$2 == 0 ? 1 : \$2):(strcol(1) eq '%s' ? \$%d : NaN) with linespoints lw 2 title '%s'" "$sep" "$CSV" "$t" "$1" "$t"
+      sep=", "
+    done
+  }
+  plot_column 3; echo
+  echo "set ylabel 'p99 latency, ms'; set title 'p99 latency (wrk, 16 connections)'; set key top left"
+  plot_column 4; echo
+  echo "set ylabel 'ms'; set title 'one request alone: median latency'; set key top left"
+  plot_column 6
+  printf ", '%s' using (\$2 == 0 ? 1 : \$2):(strcol(1) eq '%s' ? \$9 / 1000 : NaN) with lines dt 2 lw 2 lc rgb 'gray40' title 'one blocking poll(2) over N+1 sockets'\n" "$CSV" "$first_transport"
   echo "unset multiplot"
 } >"$gp"
 gnuplot "$gp" 2>"$OUT_DIR/gnuplot.err" || { cat "$OUT_DIR/gnuplot.err" >&2; die "gnuplot failed ($gp)"; }
