@@ -34,6 +34,8 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     private AcceptBackoff _backoff;
     // Reactor thread only: while not 0, the socket is not watched (backing off, or paused near the fd limit).
     private long _acceptPausedUntil;
+    // Reactor thread only: when the pending pause timer is due, 0 when none is pending.
+    private long _pauseTimerDue;
     private bool _closed;
 
     private SelectConnectionListener(Socket socket, ReactorTransport transport)
@@ -214,17 +216,38 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     /// </summary>
     private void PauseAccepting(int delayMilliseconds)
     {
-        _acceptPausedUntil = Environment.TickCount64 + delayMilliseconds;
+        long due = Environment.TickCount64 + delayMilliseconds;
+        _acceptPausedUntil = due;
         _acceptReactor.Watch(_registration, SelectInterest.None);
-        // One timer per pause: a timer left over from a pause that ended early finds the next one not yet due.
-        _acceptReactor.RunAfter(delayMilliseconds, s_pauseElapsed, this);
+        // One timer at a time: near the fd limit every close ends a pause and the next accept starts another, and
+        // a timer per pause would pile up in the reactor's timer list. A timer due earlier re-arms for the rest.
+        if (_pauseTimerDue == 0 || _pauseTimerDue > due)
+        {
+            _pauseTimerDue = due;
+            _acceptReactor.RunAfter(delayMilliseconds, s_pauseElapsed, this);
+        }
     }
 
     private void OnPauseElapsed()
     {
-        if (_acceptPausedUntil != 0 && Environment.TickCount64 >= _acceptPausedUntil)
+        long now = Environment.TickCount64;
+        if (now < _pauseTimerDue)
+        {
+            return; // replaced by a timer due earlier, which re-armed for the current pause
+        }
+        _pauseTimerDue = 0;
+        if (_acceptPausedUntil == 0 || _closed)
+        {
+            return;
+        }
+        if (now >= _acceptPausedUntil)
         {
             ResumeAccepting();
+        }
+        else
+        {
+            _pauseTimerDue = _acceptPausedUntil;
+            _acceptReactor.RunAfter((int)(_acceptPausedUntil - now), s_pauseElapsed, this);
         }
     }
 

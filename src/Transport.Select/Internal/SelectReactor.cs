@@ -9,7 +9,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select.Internal;
 /// A reactor whose readiness backend is <c>Socket.Select</c> over all of its sockets. Level-triggered, so a wait
 /// costs O(sockets of this reactor) where epoll's costs O(ready sockets); on Linux .NET implements Select with
 /// poll(2), so FD_SETSIZE (1,024) does not apply. What each socket waits for is kept in <see cref="WatchedSockets"/>
-/// as it changes: a wait copies two arrays and adds nothing of its own per socket to what poll(2) costs.
+/// as it changes: a wait copies two arrays into the lists Socket.Select takes, and asks no handler anything (what
+/// Socket.Select itself does per socket, reading each handle and allocating its poll array, is the portable API's).
 /// </summary>
 internal sealed class SelectReactor : ReactorLoop
 {
@@ -46,6 +47,7 @@ internal sealed class SelectReactor : ReactorLoop
     public void Register(SelectRegistration registration, SelectInterest interest)
     {
         _registrations.Add(registration.Socket, registration);
+        registration.IsRegistered = true;
         Watch(registration, interest);
     }
 
@@ -60,6 +62,12 @@ internal sealed class SelectReactor : ReactorLoop
         if (changed == SelectInterest.None)
         {
             return;
+        }
+        if (interest != SelectInterest.None && !registration.IsRegistered)
+        {
+            // A bug in the caller: watched but unregistered, the socket would reach Socket.Select after its
+            // disposal and stop the reactor. Failing here fails only the handler.
+            throw new InvalidOperationException("A select handler asked to be watched while not registered with its reactor.");
         }
         registration.Interest = interest;
         if ((changed & SelectInterest.Read) != 0)
@@ -90,6 +98,7 @@ internal sealed class SelectReactor : ReactorLoop
         if (_registrations.Remove(registration.Socket))
         {
             Watch(registration, SelectInterest.None);
+            registration.IsRegistered = false;
         }
     }
 

@@ -19,6 +19,9 @@ internal sealed class SelectRegistration(Socket socket, ISelectHandler handler)
 
     public SelectInterest Interest { get; set; }
 
+    /// <summary>Between <see cref="SelectReactor.Register"/> and <see cref="SelectReactor.Unregister"/>.</summary>
+    public bool IsRegistered { get; set; }
+
     public int GetSlot(SelectInterest direction) => direction == SelectInterest.Read ? _readSlot : _writeSlot;
 
     public void SetSlot(SelectInterest direction, int slot)

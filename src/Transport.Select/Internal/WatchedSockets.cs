@@ -25,8 +25,13 @@ internal sealed class WatchedSockets(SelectInterest direction)
     {
         if (_count == _sockets.Length)
         {
-            Array.Resize(ref _sockets, _count * 2);
-            Array.Resize(ref _registrations, _count * 2);
+            // Both allocated before either is replaced: running out of memory here leaves the two in step.
+            Socket[] sockets = new Socket[_count * 2];
+            SelectRegistration[] registrations = new SelectRegistration[_count * 2];
+            _sockets.CopyTo(sockets, 0);
+            _registrations.CopyTo(registrations, 0);
+            _sockets = sockets;
+            _registrations = registrations;
         }
         _sockets[_count] = registration.Socket;
         _registrations[_count] = registration;
