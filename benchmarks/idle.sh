@@ -7,8 +7,8 @@
 # connections, each answered once and then left idle, and wrk measures 16 connections on /plaintext beside them.
 # Per point: requests/s, p99, and the server's CPU time per request; then one client alone sends 200 requests one
 # after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Beside them, the holder's
-# own measure of what poll(2) costs over as many idle sockets (timeout 0, and blocking until woken): the floor under any
-# select wait, whoever makes it. Writes idle.csv, a report and idle.png (requests/s, p99 and one request's median
+# own measure of what poll(2) costs over as many idle sockets (timeout 0, and blocking until woken), taken after the
+# server's measurements of the point: the floor under any select wait, whoever makes it. Writes idle.csv, a report and idle.png (requests/s, p99 and one request's median
 # latency against idle connections, one line per transport, log scales).
 #
 # Usage (from anywhere):
@@ -133,8 +133,6 @@ for transport in $TRANSPORTS; do
     done
     open_seconds=$((SECONDS - opened))
 
-    # What poll(2) itself costs over as many idle sockets, measured by the holder before it said ready.
-    read -r _ floor_fds floor_nonblocking floor_blocking < <(grep '^floor ' "$holder_out")
     out="$OUT_DIR/wrk-${transport/:/-r}-$n.txt"
     before=$(cpu_ticks "$SERVER_PID")
     taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$PORT/plaintext" >"$out" 2>&1
@@ -147,12 +145,14 @@ for transport in $TRANSPORTS; do
     # One client alone beside the idle ones: the latency of a single request, what a select wait costs.
     read -r single_median single_p90 < <(taskset -c "$CLIENT_CPU" python3 "$SCRIPT_DIR/latency_probe.py" 127.0.0.1 "$PORT" 200) ||
       die "the latency probe failed ($transport, $n idle)"
+    # Released, the holder measures what poll(2) itself costs over as many idle sockets, then closes them.
+    exec 3>&-
+    wait "$HOLDER_PID" || die "the holder of $n idle connections did not close cleanly ($transport)"
+    read -r _ floor_fds floor_nonblocking floor_blocking < <(grep '^floor ' "$holder_out") ||
+      die "the holder of $n idle connections reported no poll(2) floor ($transport); see $holder_out"
     echo "$transport,$n,$rps,$p99,$cpu,$single_median,$single_p90,$floor_nonblocking,$floor_blocking" >>"$CSV"
     say "$(printf '%-8s %6d idle (opened in %3d s): %8s req/s  p99 %8s ms  %7s us/req CPU  one request: median %s ms  (poll(2) over %d fds: %s us, blocking %s us)' \
       "$transport" "$n" "$open_seconds" "$rps" "$p99" "$cpu" "$single_median" "$floor_fds" "$floor_nonblocking" "$floor_blocking")"
-
-    exec 3>&-
-    wait "$HOLDER_PID" || die "the holder of $n idle connections did not close cleanly ($transport)"
     HOLDER_PID=""
   done
   kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
