@@ -7,8 +7,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 /// <remarks>
 /// Each wait of a select reactor hands all of its sockets to the kernel, so the cost of a wait grows with the
 /// connections of that reactor, idle or not. More reactors than the default keep each wait short, which helps a lone
-/// request beside many idle connections (measured: 0.43 instead of 1.05 ms beside 3,000 with four reactors), but
-/// each wait then serves fewer ready sockets, which costs throughput when many connections are active (0.5–0.9× on
+/// request beside many idle connections (measured: 0.43 instead of 1.17 ms beside 3,000 with four reactors), but
+/// each wait then serves fewer ready sockets, which costs throughput when many connections are active (0.4–0.9× on
 /// 16 with four reactors). For many idle connections on Linux, prefer the epoll transport.
 /// </remarks>
 public sealed class SelectTransportOptions : ReactorTransportOptions
