@@ -86,6 +86,10 @@ public sealed class ConnectionStateTests : IAsyncLifetime
         var connection = Connect();
         await _reactor.IterationAsync().WithTimeout();
         Assert.Equal(SendState.AwaitingOutput, connection.SendSide);
+        // The hand-off's two conditions for a pool-thread send, which the iteration above does not wait for: the
+        // reactor back in its wait, and no other pool work queued (left over by earlier tests, say).
+        Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting && ThreadPool.PendingWorkItemCount == 0, Soon),
+            $"The reactor is not waiting ({_reactor.IsWaiting}) or the pool has {ThreadPool.PendingWorkItemCount} items queued.");
         int wakesBefore = _reactor.Wakes;
 
         // Act: a thread-pool work item writes and flushes 16 responses (a pipelined batch).
