@@ -6,10 +6,11 @@
 # is started and warmed up; then for each idle count N a holder (benchmarks/idle_clients.py) opens N keep-alive
 # connections, each answered once and then left idle, and wrk measures 16 connections on /plaintext beside them.
 # Per point: requests/s, p99, and the server's CPU time per request; then one client alone sends 200 requests one
-# after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Beside them, the holder's
-# own measure of what poll(2) costs over as many idle sockets (timeout 0, and blocking until woken), taken after the
-# server's measurements of the point: the floor under any select wait, whoever makes it. Writes idle.csv, a report and idle.png (requests/s, p99 and one request's median
-# latency against idle connections, one line per transport, log scales).
+# after another (benchmarks/latency_probe.py): the median and p90 of a single request's latency. Beside them, the
+# holder's own measure of what poll(2) costs over as many idle sockets (timeout 0, and blocking until woken), taken
+# after the server's measurements of the point: the floor under any select wait, whoever makes it. Writes idle.csv,
+# a report and idle.png (requests/s, p99 and one request's median latency against idle connections, one line per
+# transport, log scales).
 #
 # Usage (from anywhere):
 #   benchmarks/idle.sh

@@ -3,15 +3,15 @@
 
 Opens N connections to HOST:PORT, sends one GET /plaintext on each and reads its answer (so every connection is a
 real keep-alive connection that Kestrel has served once), prints "ready N", then holds them until its standard
-input closes, and closes them all.
+input closes, and closes them all. Connections are opened and answered in waves of 256, so that a select server,
+whose every wait costs a pass over all its sockets, is not asked for 10,000 answers one at a time.
 
 When its standard input closes, before closing the connections, it prints "floor FDS NONBLOCKING_US BLOCKING_US":
 what poll(2) itself costs over its own N idle sockets plus one loopback connection that a second thread makes
 readable, in CPU microseconds of the polling thread per call, with timeout 0 and blocking until woken. That is the
 least any select-style wait over N sockets can cost on this machine, whoever makes it. It is measured after the
 server's measurements, not before: measured before, it left the epoll server's p99 beside 10,000 idle connections
-at 44-46 ms instead of 4-6 ms for the whole point (three runs each way; why is not known). Connections are opened and answered in waves of 256, so that a select server,
-whose every wait costs a pass over all its sockets, is not asked for 10,000 answers one at a time.
+at 44-46 ms instead of 4-6 ms for the whole point (three runs each way; why is not known).
 
 Usage: idle_clients.py HOST PORT N
 Exit status: 0 after a clean close; 1 when a connection fails or an answer takes more than 60 s.

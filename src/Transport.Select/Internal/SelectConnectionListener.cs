@@ -36,7 +36,6 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     private long _acceptPausedUntil;
     // Reactor thread only: when the pending pause timer is due, 0 when none is pending.
     private long _pauseTimerDue;
-    private bool _closed;
 
     private SelectConnectionListener(Socket socket, ReactorTransport transport)
         : base(transport, socket.LocalEndPoint!)
@@ -236,7 +235,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
             return; // replaced by a timer due earlier, which re-armed for the current pause
         }
         _pauseTimerDue = 0;
-        if (_acceptPausedUntil == 0 || _closed)
+        if (_acceptPausedUntil == 0 || !_registration.IsRegistered)
         {
             return;
         }
@@ -253,7 +252,7 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
 
     private void ResumeAccepting()
     {
-        if (_acceptPausedUntil == 0 || _closed)
+        if (_acceptPausedUntil == 0 || !_registration.IsRegistered)
         {
             return; // not paused (a signal for a pause that already ended), or unbound meanwhile
         }
@@ -361,7 +360,6 @@ internal sealed class SelectConnectionListener : ReactorConnectionListener, ISel
     // Kestrel's accept loop ends when the channel completes, right after the close.
     protected override void CloseOnReactor()
     {
-        _closed = true;
         _throttle.Stop();
         _acceptReactor.Unregister(_registration);
         Socket.Dispose();

@@ -84,12 +84,8 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     {
         // Arrange
         var connection = Connect();
-        await _reactor.IterationAsync().WithTimeout();
+        await WaitUntilAPoolThreadWouldSendAsync();
         Assert.Equal(SendState.AwaitingOutput, connection.SendSide);
-        // The hand-off's two conditions for a pool-thread send, which the iteration above does not wait for: the
-        // reactor back in its wait, and no other pool work queued (left over by earlier tests, say).
-        Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting && ThreadPool.PendingWorkItemCount == 0, Soon),
-            $"The reactor is not waiting ({_reactor.IsWaiting}) or the pool has {ThreadPool.PendingWorkItemCount} items queued.");
         int wakesBefore = _reactor.Wakes;
 
         // Act: a thread-pool work item writes and flushes 16 responses (a pipelined batch).
@@ -390,10 +386,22 @@ public sealed class ConnectionStateTests : IAsyncLifetime
         return connection;
     }
 
+    /// <summary>
+    /// Lets the reactor finish an iteration, then waits for the hand-off's two conditions for a pool-thread send,
+    /// which one iteration does not guarantee: the reactor back in its wait, and no other pool work queued (left
+    /// over by earlier tests, say).
+    /// </summary>
+    private async Task WaitUntilAPoolThreadWouldSendAsync()
+    {
+        await _reactor.IterationAsync().WithTimeout();
+        Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting && ThreadPool.PendingWorkItemCount == 0, Soon),
+            $"The reactor is not waiting ({_reactor.IsWaiting}) or the pool has {ThreadPool.PendingWorkItemCount} items queued.");
+    }
+
     /// <summary>Writes from a thread-pool thread while the reactor waits, and returns once that thread is held inside Send.</summary>
     private async Task HoldThreadPoolSendAsync(ScriptedConnection connection, ManualResetEventSlim gate)
     {
-        await _reactor.IterationAsync().WithTimeout();
+        await WaitUntilAPoolThreadWouldSendAsync();
         connection.SendGate = gate;
         await Task.Run(async () => await connection.Transport.Output.WriteAsync("in flight"u8.ToArray())).WithTimeout();
         await connection.SendEntered.Task.WithTimeout();
