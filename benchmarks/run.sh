@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Compares Kestrel transports serving samples/WebApp under wrk load, at several load points, in rounds.
 #
-# One server process per transport spec lives for the whole run, each on its own port, all pinned alike. After
-# a warm-up of each server that touches every load point, every round measures every transport once at every
-# load point, in an order that rotates from round to round. Per measurement it records requests/s, p99 latency,
-# errors and the server's CPU time per request; with PERF=1 one extra perf-stat pass per point and transport
-# counts syscalls and context switches per request. Results: a report, CSV files, a markdown table and a chart.
+# Every round starts a fresh server process per transport spec (one at a time, each on its own port, all pinned
+# alike), warms it up at every load point and measures it at every load point, then stops it; the order of the
+# transports rotates from round to round. A fresh process per round samples where the kernel happens to place its
+# threads, which on a shared core moves a process's numbers by 15-20 % (benchmarks/README.md), instead of letting
+# one placement decide the whole run. Per measurement it records requests/s, p99 latency, errors and the
+# server's CPU time per request; with PERF=1 one extra fresh process per transport counts syscalls and context
+# switches per request at every point. Results: a report, CSV files, a markdown table and a chart.
 # Read the ratios, not the absolute numbers: see benchmarks/README.md.
 #
 # Usage (from anywhere):
@@ -13,18 +15,20 @@
 #   TRANSPORTS="epoll epoll:inline sockets" ROUNDS=12 benchmarks/run.sh
 #   TRANSPORTS="sockets sockets" benchmarks/run.sh          # A/A run: the noise floor of this machine
 #   CORES=2 PERF=1 POINTS="c256 p256" benchmarks/run.sh
+#   CORES=4 benchmarks/run.sh                              # on a bigger machine: servers on CPUs 0-3, wrk on the rest
 #   ROUNDS=2 WARMUP=3 DURATION=2 benchmarks/run.sh          # smoke test of the script (numbers meaningless)
 #
 # Environment variables (default):
 #   TRANSPORTS="epoll sockets"  transport specs: a sample --transport value (epoll, select, default, sockets),
 #                               optionally with ":inline" (adds --unsafe-prefer-inline-scheduling true).
 #                               Repeats are allowed. Ratios are the first spec / each other one.
-#   POINTS="c1 c16 c64 c256 p256 json256"   load points to measure, in this order (see POINT_SHAPE below)
-#   ROUNDS=8                    rounds; each measures every transport once at every point
+#   POINTS="c1 c16 c64 c256 p256 json256 close16 close64"   load points, in this order (see POINT_SHAPE below)
+#   ROUNDS=8                    rounds; each starts every transport's server afresh and measures it at every point
 #   DURATION=5                  measured seconds per measurement (wrk -d)
-#   WARMUP=25                   warm-up seconds per server, split evenly over POINTS (at least 1 s each); 0 skips
-#   THREADS=1                   wrk threads (-t), capped at the point's connection count
-#   CORES=1                     1: servers on CPU 0, wrk on CPU 1; 2: servers on CPUs 0-1, wrk on CPU 1
+#   WARMUP=25                   warm-up seconds per server start, split evenly over POINTS (at least 1 s each); 0 skips
+#   THREADS=                    wrk threads (-t), capped at the point's connection count; default: one per wrk CPU
+#   CORES=1                     N: servers on the first N usable CPUs, wrk on the others; when N is all of them,
+#                               wrk shares the last one (on 2 CPUs: 1 = server CPU 0, wrk CPU 1; 2 = server 0-1, wrk 1)
 #   SERVER_CPU, CLIENT_CPU      override the CPU lists (taskset -c) that CORES picks
 #   PERF=0                      1: after the rounds, one perf-stat pass per point and transport
 #   PORT=5050                   the i-th spec's server listens on 127.0.0.1:PORT+i (i from 0)
@@ -42,12 +46,12 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 APP_DLL="$REPO_ROOT/samples/WebApp/bin/Release/net10.0/WebApp.dll"
 
 TRANSPORTS="${TRANSPORTS:-epoll sockets}"
-DEFAULT_POINTS="c1 c16 c64 c256 p256 json256"
+DEFAULT_POINTS="c1 c16 c64 c256 p256 json256 close16 close64"
 POINTS="${POINTS:-$DEFAULT_POINTS}"
 ROUNDS="${ROUNDS:-8}"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-25}"
-THREADS="${THREADS:-1}"
+THREADS="${THREADS:-}"
 CORES="${CORES:-1}"
 PERF="${PERF:-0}"
 PORT="${PORT:-5050}"
@@ -59,14 +63,18 @@ RESULTS_DIR="${RESULTS_DIR:-$SCRIPT_DIR/results}"
 # The sample's --transport values; the sample itself rejects others, but a typo should fail before the build.
 KNOWN_TRANSPORTS="epoll select default sockets"
 
-# The load points: connections, request path, requests per write (above 1 = pipelined with pipeline.lua).
+# The load points: connections, request path, requests per write (above 1 = pipelined with pipeline.lua), and
+# whether every request asks for "Connection: close" (a new connection per request: short-lived clients, health
+# checks, HTTP/1.0 clients, proxies that do not pool), so that accept, registration and close are measured too.
 declare -A POINT_SHAPE=(
-  [c1]="1 /plaintext 1"
-  [c16]="16 /plaintext 1"
-  [c64]="64 /plaintext 1"
-  [c256]="256 /plaintext 1"
-  [p256]="256 /plaintext 16"
-  [json256]="256 /json 1"
+  [c1]="1 /plaintext 1 keep-alive"
+  [c16]="16 /plaintext 1 keep-alive"
+  [c64]="64 /plaintext 1 keep-alive"
+  [c256]="256 /plaintext 1 keep-alive"
+  [p256]="256 /plaintext 16 keep-alive"
+  [json256]="256 /json 1 keep-alive"
+  [close16]="16 /plaintext 1 close"
+  [close64]="64 /plaintext 1 close"
 )
 
 # perf events and their column names. sendto is counted next to sendmsg because Kestrel's Sockets transport
@@ -74,7 +82,7 @@ declare -A POINT_SHAPE=(
 PERF_EVENTS=(context-switches raw_syscalls:sys_enter syscalls:sys_enter_sendmsg syscalls:sys_enter_sendto syscalls:sys_enter_epoll_wait)
 PERF_COLUMNS=(context_switches syscalls sendmsg sendto epoll_wait)
 
-declare -a SPECS=() BASES=() INLINE=() LABELS=() PORTS=() SERVER_PIDS=() SERVER_LOGS=() SERVER_NOTES=()
+declare -a SPECS=() BASES=() INLINE=() LABELS=() PORTS=() SERVER_PIDS=() SERVER_LOGS=() SERVER_NOTES=() CLIENT_CPUS=()
 declare -a POINT_LIST=() PERF_OK=() PERF_NOTES=() PROBLEMS=() WARNINGS=()
 WRK_PID=""
 PERF_PID=""
@@ -105,14 +113,15 @@ report() {
 
 validate_numbers() {
   local name
-  for name in ROUNDS DURATION WARMUP THREADS CORES PERF PORT PAUSE STARTUP_TIMEOUT BUILD; do
+  for name in ROUNDS DURATION WARMUP CORES PERF PORT PAUSE STARTUP_TIMEOUT BUILD; do
     is_uint "${!name}" || die "$name must be a whole number (no leading zeros), got '${!name}' (see the header of benchmarks/run.sh)"
   done
   ((ROUNDS >= 1)) || die "ROUNDS must be at least 1"
   ((DURATION >= 1)) || die "DURATION must be at least 1 (seconds per measurement)"
-  ((THREADS >= 1)) || die "THREADS must be at least 1 (wrk threads)"
+  if [[ -n "$THREADS" ]]; then
+    is_uint "$THREADS" && ((THREADS >= 1)) || die "THREADS must be a whole number of at least 1 (wrk threads), or unset for one per wrk CPU, got '$THREADS'"
+  fi
   ((STARTUP_TIMEOUT >= 1)) || die "STARTUP_TIMEOUT must be at least 1 (seconds)"
-  ((CORES == 1 || CORES == 2)) || die "CORES must be 1 (servers on CPU 0, wrk on CPU 1) or 2 (servers on CPUs 0-1, wrk on CPU 1), got '$CORES'"
   ((PERF == 0 || PERF == 1)) || die "PERF must be 0 or 1, got '$PERF'"
   ((BUILD == 0 || BUILD == 1)) || die "BUILD must be 0 (use the existing build) or 1, got '$BUILD'"
 }
@@ -158,20 +167,64 @@ parse_points() {
   done
 }
 
-# CORES picks the CPU lists; SERVER_CPU/CLIENT_CPU, when set, win. All servers get the same list.
+# The CPUs this script may use (its affinity, e.g. under taskset), as a list of numbers.
+usable_cpus() {
+  local list part from to cpu
+  list="$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)"
+  [[ -n "$list" ]] || list="0-$(($(nproc) - 1))"
+  for part in ${list//,/ }; do
+    from="${part%-*}" to="${part#*-}"
+    for ((cpu = from; cpu <= to; cpu++)); do printf '%d ' "$cpu"; done
+  done
+}
+
+# A list of CPU numbers as taskset -c wants it: "0 1 2 5" -> "0-2,5".
+cpu_list() {
+  local out="" start="" prev="" cpu
+  for cpu in "$@"; do
+    if [[ -n "$prev" && $cpu -eq $((prev + 1)) ]]; then prev=$cpu; continue; fi
+    [[ -n "$start" ]] && out+="${out:+,}$start$( ((prev > start)) && echo "-$prev")"
+    start=$cpu prev=$cpu
+  done
+  [[ -n "$start" ]] && out+="${out:+,}$start$( ((prev > start)) && echo "-$prev")"
+  echo "$out"
+}
+
+# How many CPUs a taskset -c list names.
+cpu_count() {
+  local part count=0
+  for part in ${1//,/ }; do
+    if [[ "$part" == *-* ]]; then count=$((count + ${part#*-} - ${part%-*} + 1)); else count=$((count + 1)); fi
+  done
+  echo "$count"
+}
+
+# CORES=N picks the CPU lists: the servers on the first N usable CPUs, wrk on the others, or wrk on the last one
+# (shared with the servers) when N is all of them. SERVER_CPU/CLIENT_CPU, when set, win. All servers get the same.
 resolve_mode() {
-  local server_default client_default
-  if ((CORES == 1)); then server_default=0 client_default=1; else server_default=0-1 client_default=1; fi
+  local -a cpus
+  local server_default client_default usable
+  read -r -a cpus <<<"$(usable_cpus)"
+  usable=${#cpus[@]}
+  ((CORES >= 1 && CORES <= usable)) ||
+    die "CORES must be between 1 and the $usable CPU(s) this script may use ($(cpu_list "${cpus[@]}")), got '$CORES'"
+  server_default="$(cpu_list "${cpus[@]:0:CORES}")"
+  if ((CORES < usable)); then
+    client_default="$(cpu_list "${cpus[@]:CORES}")"
+  else
+    client_default="${cpus[usable - 1]}"
+  fi
   SERVER_CPU="${SERVER_CPU:-$server_default}"
   CLIENT_CPU="${CLIENT_CPU:-$client_default}"
   taskset -c "$SERVER_CPU" true 2>/dev/null ||
-    die "SERVER_CPU='$SERVER_CPU' is not a usable CPU list on this machine (nproc: $(nproc)); the modes need 2 CPUs"
+    die "SERVER_CPU='$SERVER_CPU' is not a usable CPU list on this machine (usable: $(cpu_list "${cpus[@]}"))"
   taskset -c "$CLIENT_CPU" true 2>/dev/null ||
-    die "CLIENT_CPU='$CLIENT_CPU' is not a usable CPU list on this machine (nproc: $(nproc)); the modes need 2 CPUs"
-  if ((CORES == 1)); then
-    MODE_TEXT="CORES=1: every server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU (one core each)"
+    die "CLIENT_CPU='$CLIENT_CPU' is not a usable CPU list on this machine (usable: $(cpu_list "${cpus[@]}"))"
+  [[ -n "$THREADS" ]] || THREADS="$(cpu_count "$CLIENT_CPU")"
+  if ((CORES < usable)); then
+    MODE_TEXT="CORES=$CORES: every server on CPU$( ((CORES > 1)) && echo s) $SERVER_CPU, wrk on CPU$( (($(cpu_count "$CLIENT_CPU") > 1)) && echo s) $CLIENT_CPU"
   else
-    MODE_TEXT="CORES=2: every server on CPUs $SERVER_CPU, wrk on CPU $CLIENT_CPU (wrk shares a core with the servers)"
+    MODE_TEXT="CORES=$CORES: every server on CPU$( ((CORES > 1)) && echo s) $SERVER_CPU, wrk on CPU $CLIENT_CPU (wrk shares a core with the servers)"
   fi
   if [[ "$SERVER_CPU" != "$server_default" || "$CLIENT_CPU" != "$client_default" ]]; then
     MODE_TEXT+=" [SERVER_CPU/CLIENT_CPU overridden]"
@@ -296,10 +349,11 @@ machine_text() {
 }
 
 point_text() {
-  local connections path depth
-  read -r connections path depth <<<"${POINT_SHAPE[$1]}"
+  local connections path depth reuse
+  read -r connections path depth reuse <<<"${POINT_SHAPE[$1]}"
   printf '%s connection%s, GET %s' "$connections" "$( ((connections == 1)) || echo s)" "$path"
   if ((depth > 1)); then printf ', pipelined x%s' "$depth"; fi
+  if [[ "$reuse" == close ]]; then printf ', Connection: close (a new connection per request)'; fi
 }
 
 # The point_text of every point of POINTS, separated by "|" (for awk's split).
@@ -312,11 +366,13 @@ rounds_text() { if ((ROUNDS == 1)); then echo "1 round"; else echo "$ROUNDS roun
 
 warmup_seconds_per_point() { echo $(((WARMUP + ${#POINT_LIST[@]} - 1) / ${#POINT_LIST[@]})); }
 
+# Per server start: about 3 s to start and stop, the warm-up, and every point's pause and measurement.
 estimated_minutes() {
-  local n=${#SPECS[@]} np=${#POINT_LIST[@]} seconds=0
-  ((WARMUP > 0)) && seconds=$((n * np * $(warmup_seconds_per_point)))
-  seconds=$((seconds + ROUNDS * np * n * (DURATION + PAUSE + 1)))
-  ((PERF)) && seconds=$((seconds + np * n * (DURATION + PAUSE + 2)))
+  local n=${#SPECS[@]} np=${#POINT_LIST[@]} per_start seconds
+  per_start=$((3 + np * (DURATION + PAUSE + 1)))
+  ((WARMUP > 0)) && per_start=$((per_start + np * $(warmup_seconds_per_point)))
+  seconds=$((ROUNDS * n * per_start))
+  ((PERF)) && seconds=$((seconds + n * (per_start + np)))
   echo $(((seconds + 59) / 60))
 }
 
@@ -328,18 +384,18 @@ report_header() {
   report "  .NET SDK:    $(dotnet --version 2>/dev/null || echo unknown); commit $(commit_text)$( ((BUILD)) || echo '; not rebuilt (BUILD=0)')"
   report "  mode:        $MODE_TEXT"
   report "  transports:  ${servers% } - ratios are ${LABELS[0]} / each other"
-  report "  servers:     one process per transport for the whole run: DOTNET_gcServer=1 dotnet WebApp.dll --transport X"
+  report "  servers:     a fresh process per transport in every round, one at a time: DOTNET_gcServer=1 dotnet WebApp.dll --transport X"
   report "  rounds:      $ROUNDS; ${DURATION} s per measurement, ${PAUSE} s pause before each; transport order rotates per round"
   if ((WARMUP > 0)); then
-    report "  warm-up:     $(warmup_seconds_per_point) s per point per server ($WARMUP s split over ${#POINT_LIST[@]} points), before round 1"
+    report "  warm-up:     $(warmup_seconds_per_point) s per point after every server start ($WARMUP s split over ${#POINT_LIST[@]} points)"
   else
-    report "  warm-up:     none (WARMUP=0): round 1 runs partly on unoptimized JIT code"
+    report "  warm-up:     none (WARMUP=0): every round runs partly on unoptimized JIT code"
   fi
   report "  wrk:         -t$THREADS (capped at the connections) --timeout 10s --latency"
   report "  points:"
   for point in "${POINT_LIST[@]}"; do report "$(printf '    %-8s %s' "$point" "$(point_text "$point")")"; done
   if ((PERF)); then
-    report "  perf:        one extra ${DURATION} s pass per point and transport after the rounds, not in the ratios; events: ${PERF_OK[*]:-none}"
+    report "  perf:        after the rounds, one more server start per transport, warmed up, with one ${DURATION} s perf pass per point, not in the ratios; events: ${PERF_OK[*]:-none}"
     for note in "${PERF_NOTES[@]}"; do report "               note: $note"; done
   fi
   report "  results:     $OUT_DIR"
@@ -350,21 +406,18 @@ report_header() {
 
 port_is_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_servers() {
-  local i
+# Starts the server of spec $1 for round $2 (0: the perf passes) in the background; SERVER_PIDS[$1] is its pid.
+start_server() {
+  local i="$1" round="$2"
   local -a args
-  for i in "${!SPECS[@]}"; do
-    port_is_open "${PORTS[$i]}" && die "something already listens on 127.0.0.1:${PORTS[$i]}; stop it or set PORT (the servers use PORT..PORT+$((${#SPECS[@]} - 1)))"
-  done
-  for i in "${!SPECS[@]}"; do
-    SERVER_LOGS[i]="$OUT_DIR/server-$((i + 1))-${LABELS[$i]//[^A-Za-z0-9._-]/.}.log"
-    args=(--transport "${BASES[$i]}" --urls "http://127.0.0.1:${PORTS[$i]}")
-    # Explicit false too, so no configuration source (appsettings, environment) can turn it on unasked.
-    if ((INLINE[i])); then args+=(--unsafe-prefer-inline-scheduling true); else args+=(--unsafe-prefer-inline-scheduling false); fi
-    # taskset execs dotnet, so $! is the server's own pid: the one /proc and perf are pointed at.
-    DOTNET_gcServer=1 taskset -c "$SERVER_CPU" dotnet "$APP_DLL" "${args[@]}" >"${SERVER_LOGS[$i]}" 2>&1 &
-    SERVER_PIDS[i]=$!
-  done
+  port_is_open "${PORTS[$i]}" && die "something already listens on 127.0.0.1:${PORTS[$i]}; stop it or set PORT (the servers use PORT..PORT+$((${#SPECS[@]} - 1)))"
+  SERVER_LOGS[i]="$OUT_DIR/server-${LABELS[$i]//[^A-Za-z0-9._-]/.}-$( ((round > 0)) && echo "r$round" || echo perf).log"
+  args=(--transport "${BASES[$i]}" --urls "http://127.0.0.1:${PORTS[$i]}")
+  # Explicit false too, so no configuration source (appsettings, environment) can turn it on unasked.
+  if ((INLINE[i])); then args+=(--unsafe-prefer-inline-scheduling true); else args+=(--unsafe-prefer-inline-scheduling false); fi
+  # taskset execs dotnet, so $! is the server's own pid: the one /proc and perf are pointed at.
+  DOTNET_gcServer=1 taskset -c "$SERVER_CPU" dotnet "$APP_DLL" "${args[@]}" >"${SERVER_LOGS[$i]}" 2>&1 &
+  SERVER_PIDS[i]=$!
 }
 
 server_died() {
@@ -403,18 +456,18 @@ wait_until_ready() {
 # Keeps the server's own line about its threads (e.g. "Started 1 epoll reactor thread(s).") for the report.
 note_server_threads() {
   local i="$1" line
+  [[ -z "${SERVER_NOTES[$i]:-}" ]] || return 0
   line="$(grep -h -m1 'reactor thread' "${SERVER_LOGS[$i]}" | sed 's/^ *//' || true)"
   SERVER_NOTES[i]="${LABELS[$i]}: ${line:-no reactor line (the Sockets transport logs none)}"
 }
 
-start_and_wait_for_servers() {
-  local i
-  say "Starting ${#SPECS[@]} servers on $SERVER_CPU: ${LABELS[*]}"
-  start_servers
-  for i in "${!SPECS[@]}"; do
-    wait_until_ready "$i"
-    note_server_threads "$i"
-  done
+# Starts spec $1's server for round $2, waits until it serves and warms it up.
+start_warm_server() {
+  local i="$1" round="$2"
+  start_server "$i" "$round"
+  wait_until_ready "$i"
+  note_server_threads "$i"
+  warm_up "$i"
 }
 
 stop_servers() {
@@ -444,12 +497,14 @@ cpu_ticks() {
 # Runs wrk at point $1 against server $2 for $3 seconds; its output goes to $4 and, titled $5, to wrk.log.
 run_wrk() {
   local point="$1" i="$2" seconds="$3" out="$4" title="$5"
-  local connections path depth threads url
-  read -r connections path depth <<<"${POINT_SHAPE[$point]}"
+  local connections path depth reuse threads url
+  read -r connections path depth reuse <<<"${POINT_SHAPE[$point]}"
   threads=$((THREADS < connections ? THREADS : connections))
   url="http://127.0.0.1:${PORTS[$i]}$path"
   # --timeout 10s: wrk's default of 2 s counts latency outliers at 256 connections on a slow box as errors.
   local -a cmd=(taskset -c "$CLIENT_CPU" wrk "-t$threads" "-c$connections" "-d${seconds}s" --timeout 10s --latency)
+  # wrk opens a new connection after every response that closes its connection.
+  if [[ "$reuse" == close ]]; then cmd+=(-H "Connection: close"); fi
   if ((depth > 1)); then cmd+=(-s "$SCRIPT_DIR/pipeline.lua" "$url" -- "$depth"); else cmd+=("$url"); fi
   # In the background plus `wait`: a foreground wrk would catch Ctrl-C itself, print its numbers and exit 0,
   # and bash would carry on; `wait` returns at once on a trapped signal, so the traps stop everything.
@@ -504,20 +559,17 @@ cpu_us_per_request() {
 
 # ---------------------------------------------------------------------------------------------- phases
 
-# Every server in turn gets WARMUP seconds of load split over the points, so each code path (pipelining,
-# JSON, 1 to 256 connections) is jitted and tiered up before round 1 measures anything.
+# A fresh server gets WARMUP seconds of load split over the points, so each code path (pipelining, JSON, 1 to 256
+# connections, new connections) is jitted and tiered up before it is measured.
 warm_up() {
   ((WARMUP > 0)) || return 0
-  local i point per out="$TMP_DIR/wrk-warmup.txt" errors non2xx rest
+  local i="$1" point per out="$TMP_DIR/wrk-warmup.txt" errors non2xx rest
   per="$(warmup_seconds_per_point)"
-  for i in "${!SPECS[@]}"; do
-    say "Warming up ${LABELS[$i]}: ${per} s at each of ${POINT_LIST[*]}"
-    for point in "${POINT_LIST[@]}"; do
-      run_wrk "$point" "$i" "$per" "$out" "warm-up, $point, ${LABELS[$i]}"
-      ensure_alive "$i" "during the warm-up"
-      read -r rest rest rest errors non2xx <<<"$(parse_wrk "$out")"
-      if ((errors > 0 || non2xx > 0)); then WARNINGS+=("warm-up $point ${LABELS[$i]}: $(describe_errors "$out")"); fi
-    done
+  for point in "${POINT_LIST[@]}"; do
+    run_wrk "$point" "$i" "$per" "$out" "warm-up, $point, ${LABELS[$i]}"
+    ensure_alive "$i" "during the warm-up"
+    read -r rest rest rest errors non2xx <<<"$(parse_wrk "$out")"
+    if ((errors > 0 || non2xx > 0)); then WARNINGS+=("warm-up $point ${LABELS[$i]}: $(describe_errors "$out")"); fi
   done
 }
 
@@ -552,12 +604,13 @@ measure() {
 run_rounds() {
   local round point i position
   for ((round = 1; round <= ROUNDS; round++)); do
-    for point in "${POINT_LIST[@]}"; do
-      position=0
-      for i in $(round_order "$round"); do
-        position=$((position + 1))
-        measure "$round" "$point" "$i" "$position"
-      done
+    position=0
+    for i in $(round_order "$round"); do
+      position=$((position + 1))
+      say "Round $round/$ROUNDS: starting and warming up ${LABELS[$i]}"
+      start_warm_server "$i" "$round"
+      for point in "${POINT_LIST[@]}"; do measure "$round" "$point" "$i" "$position"; done
+      stop_servers
     done
   done
 }
@@ -599,8 +652,11 @@ perf_measure() {
 run_perf_passes() {
   ((PERF && ${#PERF_OK[@]} > 0)) || return 0
   local point i
-  for point in "${POINT_LIST[@]}"; do
-    for i in "${!SPECS[@]}"; do perf_measure "$point" "$i"; done
+  for i in "${!SPECS[@]}"; do
+    say "perf passes: starting and warming up ${LABELS[$i]}"
+    start_warm_server "$i" 0
+    for point in "${POINT_LIST[@]}"; do perf_measure "$point" "$i"; done
+    stop_servers
   done
 }
 
@@ -711,7 +767,7 @@ report_tables() {
 write_summary_md() {
   local header
   header="Measured $(date -u +%Y-%m-%d) on $(machine_text), .NET SDK $(dotnet --version 2>/dev/null || echo unknown); $MODE_TEXT;"
-  header+=" $(rounds_text) of ${DURATION} s per measurement, one server per transport warmed up ${WARMUP} s; commit $(commit_text)."
+  header+=" $(rounds_text) of ${DURATION} s per measurement, a fresh server per transport in every round, warmed up ${WARMUP} s; commit $(commit_text)."
   MD_HEADER="$header" awk -F, -v labels="${LABELS[*]}" -v points="${POINT_LIST[*]}" -v perf="$PERF" -v rounds="$ROUNDS" \
     -v descriptions="$(point_descriptions)" '
     NR == 1 { next }
@@ -723,14 +779,14 @@ write_summary_md() {
       nl = split(labels, L, " "); np = split(points, P, " "); split(descriptions, D, "|")
       print ENVIRON["MD_HEADER"]; print ""
       line = "| Point |"; rule = "| --- |"
-      for (t = 1; t <= nl; t++) { line = line " " L[t] " req/s | " L[t] " p99 ms |"; rule = rule " ---: | ---: |" }
+      for (t = 1; t <= nl; t++) { line = line " " L[t] " req/s (min–max) | " L[t] " p99 ms |"; rule = rule " ---: | ---: |" }
       for (t = 2; t <= nl; t++) { line = line " " L[1] " / " L[t] " |"; rule = rule " ---: |" }
       for (t = 1; t <= nl; t++) { line = line " " L[t] " CPU µs/req |"; rule = rule " ---: |" }
       if (perf == 1) for (t = 1; t <= nl; t++) { line = line " " L[t] " syscalls/req | " L[t] " cs/req |"; rule = rule " ---: | ---: |" }
       print line; print rule
       for (p = 1; p <= np; p++) {
         line = "| `" P[p] "` |"
-        for (t = 1; t <= nl; t++) line = line sprintf(" %.0f | %s |", s[P[p], L[t], 5], two_decimals(s[P[p], L[t], 8]))
+        for (t = 1; t <= nl; t++) line = line sprintf(" %.0f (%.0f–%.0f) | %s |", s[P[p], L[t], 5], s[P[p], L[t], 6], s[P[p], L[t], 7], two_decimals(s[P[p], L[t], 8]))
         for (t = 2; t <= nl; t++) line = line sprintf(" **%.2f** (%.2f–%.2f) |", s[P[p], L[t], 15], s[P[p], L[t], 16], s[P[p], L[t], 17])
         for (t = 1; t <= nl; t++) line = line " " cell(s[P[p], L[t], 9]) " |"
         if (perf == 1) for (t = 1; t <= nl; t++) line = line " " cell(s[P[p], L[t], 11]) " | " cell(s[P[p], L[t], 10]) " |"
@@ -739,7 +795,7 @@ write_summary_md() {
       print ""
       line = ""
       for (p = 1; p <= np; p++) line = line sprintf("`%s`: %s; ", P[p], D[p])
-      print line "req/s and p99: medians of " rounds " round" (rounds == 1 ? "" : "s") \
+      print line "req/s: median over " rounds " server start" (rounds == 1 ? "" : "s") " per transport, with the spread of the starts; p99: median" \
         "; ratios: median (min–max) of the per-round ratios" \
         (perf == 1 ? "; syscalls and context switches (cs) per request: one extra perf-stat pass each, not in the ratios." : ".")
     }' "$SUMMARY_CSV" >"$OUT_DIR/summary.md"
@@ -863,11 +919,8 @@ main() {
   report_header
   say "Expected to take about $(estimated_minutes) minute(s)."
 
-  start_and_wait_for_servers
-  warm_up
   run_rounds
   run_perf_passes
-  stop_servers
 
   summarize
   report_tables
