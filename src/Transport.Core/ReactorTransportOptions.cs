@@ -12,11 +12,17 @@ public abstract class ReactorTransportOptions
     private long? _maxWriteBufferSize = 64 * 1024;
     private int _fileDescriptorReserve = DefaultFileDescriptorReserve;
     private UnixFileMode? _unixSocketFileMode;
+    private TimeSpan _reactorSpinDuration = DefaultReactorSpinDuration;
 
     /// <summary>The default of <see cref="FileDescriptorReserve"/>.</summary>
     public const int DefaultFileDescriptorReserve = 64;
 
     private const int MaxFileDescriptorReserve = 1 << 20;
+
+    /// <summary>The default of <see cref="ReactorSpinDuration"/>: 50 microseconds.</summary>
+    public static readonly TimeSpan DefaultReactorSpinDuration = TimeSpan.FromMicroseconds(50);
+
+    private static readonly TimeSpan s_maxReactorSpinDuration = TimeSpan.FromMilliseconds(1);
 
     // UnixFileMode's flags: the nine permission bits, sticky, set-group-id and set-user-id.
     private const int AllPermissionBits = 0xFFF;
@@ -43,6 +49,35 @@ public abstract class ReactorTransportOptions
                     $"{nameof(ReactorCount)} must be between 1 and 1024; leave it unset (half the processor count, {Math.Max(1, Environment.ProcessorCount / 2)} here) unless measurements say otherwise.");
             }
             _reactorCount = value;
+        }
+    }
+
+    /// <summary>
+    /// How long a reactor that has run out of work keeps polling for new readiness and posted work before it blocks
+    /// in its wait. A blocked reactor costs the next request a wake-up (a system call, and on an idle core that
+    /// core's wake-up latency, which in a virtual machine is the host scheduling the halted vCPU again); a polling one
+    /// costs CPU while nothing comes.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to 50 microseconds (<see cref="DefaultReactorSpinDuration"/>), a little more than a request's round
+    /// trip between a client and Kestrel on one machine. A reactor polls only while its last idle gap was at most
+    /// twice this long, so under sparse traffic it blocks at once and an idle server uses no CPU; it yields its core
+    /// between polls to any thread that is ready to run there. Never used when the process can run on one processor
+    /// only (<see cref="Environment.ProcessorCount"/> is 1), where polling would hold back the threads it waits for.
+    /// <see cref="TimeSpan.Zero"/> turns polling off (a reactor then blocks as soon as it has nothing to do), for
+    /// instance under a tight CPU quota. Must be between zero and one millisecond.
+    /// </remarks>
+    public TimeSpan ReactorSpinDuration
+    {
+        get => _reactorSpinDuration;
+        set
+        {
+            if (value < TimeSpan.Zero || value > s_maxReactorSpinDuration)
+            {
+                throw new ArgumentOutOfRangeException(nameof(ReactorSpinDuration), value,
+                    $"{nameof(ReactorSpinDuration)} must be between zero (no polling) and {s_maxReactorSpinDuration.TotalMilliseconds} ms (the default is {DefaultReactorSpinDuration.TotalMicroseconds} µs).");
+            }
+            _reactorSpinDuration = value;
         }
     }
 

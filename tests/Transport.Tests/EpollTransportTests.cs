@@ -115,6 +115,7 @@ public sealed class EpollTransportTests
         Assert.Equal(sockets.MaxWriteBufferSize, epoll.MaxWriteBufferSize);
         Assert.Equal(sockets.UnsafePreferInlineScheduling, epoll.UnsafePreferInlineScheduling);
         Assert.Equal(64, epoll.FileDescriptorReserve); // Sockets has none: it accepts until EMFILE
+        Assert.Equal(TimeSpan.FromMicroseconds(50), epoll.ReactorSpinDuration); // Sockets' engine thread never polls
     }
 
     [Theory]
@@ -127,6 +128,8 @@ public sealed class EpollTransportTests
     [InlineData(nameof(ReactorTransportOptions.MaxWriteBufferSize), -1)]
     [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), -1)]
     [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), 1_048_577)]
+    [InlineData(nameof(ReactorTransportOptions.ReactorSpinDuration), -1)] // microseconds, here and below
+    [InlineData(nameof(ReactorTransportOptions.ReactorSpinDuration), 1001)]
     public void Options_InvalidValue_ThrowsArgumentOutOfRangeNamingTheOption(string option, long value)
     {
         var options = new EpollTransportOptions();
@@ -145,6 +148,8 @@ public sealed class EpollTransportTests
     [InlineData(nameof(ReactorTransportOptions.MaxWriteBufferSize), 0)]
     [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), 0)]
     [InlineData(nameof(ReactorTransportOptions.FileDescriptorReserve), 1_048_576)]
+    [InlineData(nameof(ReactorTransportOptions.ReactorSpinDuration), 0)]
+    [InlineData(nameof(ReactorTransportOptions.ReactorSpinDuration), 1000)]
     public void Options_BoundaryValue_IsAccepted(string option, long value)
     {
         var options = new EpollTransportOptions();
@@ -280,6 +285,9 @@ public sealed class EpollTransportTests
             case nameof(ReactorTransportOptions.FileDescriptorReserve):
                 options.FileDescriptorReserve = checked((int)value);
                 break;
+            case nameof(ReactorTransportOptions.ReactorSpinDuration):
+                options.ReactorSpinDuration = TimeSpan.FromMicroseconds(value);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(option), option, "Not an option of the test.");
         }
@@ -292,6 +300,7 @@ public sealed class EpollTransportTests
         nameof(ReactorTransportOptions.MaxReadBufferSize) => options.MaxReadBufferSize,
         nameof(ReactorTransportOptions.MaxWriteBufferSize) => options.MaxWriteBufferSize,
         nameof(ReactorTransportOptions.FileDescriptorReserve) => options.FileDescriptorReserve,
+        nameof(ReactorTransportOptions.ReactorSpinDuration) => (long)options.ReactorSpinDuration.TotalMicroseconds,
         _ => throw new ArgumentOutOfRangeException(nameof(option), option, "Not an option of the test."),
     };
 }

@@ -14,6 +14,8 @@ internal sealed class ReactorCounters
     public long WorkItems;
     public long ReceivePauses;
     public long ReceiveResumes;
+    public long Spins;
+    public long SpinsThatFoundWork;
 
     // Any thread.
     private long _wakeups;

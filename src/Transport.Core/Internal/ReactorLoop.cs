@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 
@@ -11,10 +12,10 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// transport-side pipe ends of its connections, so every socket operation of a connection runs on this thread.
 /// </summary>
 /// <remarks>
-/// Iteration: wait for readiness (blocking only when nothing is queued, and until the first timer) → dispatch
-/// ready handles → run due timers → run posted
-/// work → continue reads that yielded for fairness → flush deferred sends. Deferring sends to the end of the
-/// iteration lets responses produced by several continuations leave in one gathered send.
+/// Iteration: wait for readiness (when nothing is queued: first polling for a few tens of microseconds while traffic
+/// is steady, see <see cref="IdleSpin"/>, then blocking until the first timer) → dispatch ready handles → run due
+/// timers → run posted work → continue reads that yielded for fairness → flush deferred sends. Deferring sends to
+/// the end of the iteration lets responses produced by several continuations leave in one gathered send.
 /// </remarks>
 internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
 {
@@ -41,8 +42,12 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     // 1 while a deferred wake-up (this reactor as a thread-pool work item) is queued.
     private int _deferredWakeQueued;
 
-    protected ReactorLoop(string name, MemoryPool<byte> memoryPool, ILogger logger)
+    // Reactor thread only.
+    private IdleSpin _idleSpin;
+
+    protected ReactorLoop(string name, MemoryPool<byte> memoryPool, ILogger logger, TimeSpan spinDuration)
     {
+        _idleSpin = new IdleSpin(spinDuration);
         Name = name;
         MemoryPool = memoryPool;
         _logger = logger;
@@ -167,21 +172,19 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         {
             while (true)
             {
-                int timeout = 0;
+                int events;
                 if (_pendingReceives.IsEmpty && _pendingSends.IsEmpty && _workQueue.IsEmpty)
                 {
                     if (_stopRequested && _connectionCount == 0)
                     {
                         break;
                     }
-                    Interlocked.Exchange(ref _blocked, 1);
-                    // Re-check after publishing "blocked": work posted before the flag was visible has no
-                    // wake-up coming, so it must be seen here.
-                    timeout = _workQueue.IsEmpty ? MillisecondsToNextTimer() : 0;
+                    events = WaitForWork();
                 }
-
-                int events = WaitAndDispatch(timeout);
-                Volatile.Write(ref _blocked, 0);
+                else
+                {
+                    events = WaitAndDispatch(0);
+                }
                 Counters.Iterations++;
                 Counters.ReadyEvents += events;
 
@@ -206,6 +209,60 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         {
             DisposeBackend();
             MemoryPool.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Nothing is queued: polls while traffic is steady (<see cref="IdleSpin"/>), then blocks until readiness, posted
+    /// work or the first timer.
+    /// </summary>
+    /// <returns>The readiness events of the poll or wait that found work (a wake-up included).</returns>
+    private int WaitForWork()
+    {
+        long idleSince = Stopwatch.GetTimestamp();
+        if (_connectionCount > 0 && _idleSpin.ShouldSpin)
+        {
+            int polled = Spin(idleSince);
+            if (polled >= 0)
+            {
+                return polled;
+            }
+        }
+
+        Interlocked.Exchange(ref _blocked, 1);
+        // Re-check after publishing "blocked": work posted before the flag was visible has no wake-up coming, so it
+        // must be seen here.
+        int events = WaitAndDispatch(_workQueue.IsEmpty ? MillisecondsToNextTimer() : 0);
+        Volatile.Write(ref _blocked, 0);
+        _idleSpin.OnIdleEnded(idleSince, Stopwatch.GetTimestamp());
+        return events;
+    }
+
+    /// <summary>
+    /// Polls for readiness and posted work until either shows up or the spin's deadline passes, yielding the core
+    /// between polls to any other thread that is ready to run on it. "Blocked" stays clear meanwhile, so posters
+    /// queue work without a wake-up and the poll sees it.
+    /// </summary>
+    /// <returns>The readiness events of the poll that found work; -1 when nothing came in time.</returns>
+    private int Spin(long idleSince)
+    {
+        long deadline = _idleSpin.Deadline(idleSince);
+        Counters.Spins++;
+        while (true)
+        {
+            int events = WaitAndDispatch(0);
+            long now = Stopwatch.GetTimestamp();
+            if (events > 0 || !_workQueue.IsEmpty || !_newTimers.IsEmpty)
+            {
+                Counters.SpinsThatFoundWork++;
+                _idleSpin.OnIdleEnded(idleSince, now);
+                return events;
+            }
+            if (now >= deadline)
+            {
+                return -1;
+            }
+            Thread.Yield();
         }
     }
 

@@ -26,6 +26,10 @@ internal sealed class ReactorMetrics
             "Iterations of the reactor loop: each is one wait for readiness (epoll_wait, select), blocking or not, and the work that followed it.");
         meter.CreateObservableCounter("reactor.wait.events", () => PerReactor(static r => r.Counters.ReadyEvents), "{event}",
             "Readiness events the waits returned; divided by reactor.loop.iterations, the events per wait.");
+        meter.CreateObservableCounter("reactor.wait.spins", () => PerReactor(static r => r.Counters.Spins), "{spin}",
+            "Times the reactor ran out of work and polled for more before blocking (ReactorSpinDuration), because its last idle gap was short.");
+        meter.CreateObservableCounter("reactor.wait.spins.found_work", () => PerReactor(static r => r.Counters.SpinsThatFoundWork), "{spin}",
+            "Spins that found readiness or posted work in time, so that the reactor did not block (and no one had to wake it).");
         meter.CreateObservableCounter("reactor.wakeups", () => PerReactor(static r => r.Counters.Wakeups), "{wakeup}",
             "Wake-ups written to a reactor blocked in its wait (eventfd, or the select transport's socket pair).");
         meter.CreateObservableCounter("reactor.work_items", () => PerReactor(static r => r.Counters.WorkItems), "{item}",

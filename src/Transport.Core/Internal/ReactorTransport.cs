@@ -12,7 +12,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 internal sealed class ReactorTransport
 {
     public ReactorTransport(string name, ReactorTransportOptions options, ILogger logger, string meterName, IMeterFactory? meterFactory,
-        IMemoryPoolFactory<byte>? memoryPoolFactory, Func<string, MemoryPool<byte>, ILogger, ReactorLoop> createReactor)
+        IMemoryPoolFactory<byte>? memoryPoolFactory, Func<string, MemoryPool<byte>, ILogger, TimeSpan, ReactorLoop> createReactor)
     {
         // Through the host's IMeterFactory, as ASP.NET Core's own meters are, so that the host owns its lifetime.
         Meter meter = meterFactory?.Create(meterName) ?? new Meter(meterName);
@@ -23,12 +23,13 @@ internal sealed class ReactorTransport
         FileDescriptorReserve = options.FileDescriptorReserve;
         Settings = new ConnectionSettings(options);
         int reactorCount = options.ReactorCount;
+        TimeSpan spinDuration = options.ReactorSpinDuration;
         Reactors = new SharedReactorGroup(() =>
         {
             var reactors = new ReactorLoop[reactorCount];
             for (int i = 0; i < reactors.Length; i++)
             {
-                reactors[i] = createReactor($"{name} reactor {i}", ReactorMemoryPool.Create(memoryPoolFactory), logger);
+                reactors[i] = createReactor($"{name} reactor {i}", ReactorMemoryPool.Create(memoryPoolFactory), logger, spinDuration);
                 metrics.Add(reactors[i]);
             }
             TransportLog.ReactorsStarted(logger, reactors.Length, name);

@@ -27,15 +27,15 @@ internal sealed unsafe class EpollReactor : ReactorLoop
     private int _freeSlotCount;
     private int _slotsInUse;
 
-    private EpollReactor(string name, MemoryPool<byte> memoryPool, ILogger logger, int epollFd, int eventFd)
-        : base(name, memoryPool, logger)
+    private EpollReactor(string name, MemoryPool<byte> memoryPool, ILogger logger, TimeSpan spinDuration, int epollFd, int eventFd)
+        : base(name, memoryPool, logger, spinDuration)
     {
         _epollFd = epollFd;
         _eventFd = eventFd;
         _events = NativeMemory.Alloc(EventBufferLength, (nuint)EpollApi.EventSize);
     }
 
-    public static EpollReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger)
+    public static EpollReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger, TimeSpan spinDuration)
     {
         SocketError error = EpollApi.Create(out int epollFd);
         if (error != SocketError.Success)
@@ -57,7 +57,7 @@ internal sealed unsafe class EpollReactor : ReactorLoop
             }
             throw new InvalidOperationException($"Creating the wake-up eventfd for {name} failed: {error}.", new SocketException((int)error));
         }
-        return new EpollReactor(name, memoryPool, logger, epollFd, eventFd);
+        return new EpollReactor(name, memoryPool, logger, spinDuration, epollFd, eventFd);
     }
 
     /// <summary>Registers <paramref name="fd"/> edge-triggered for <paramref name="events"/>. Reactor thread only.</summary>

@@ -22,13 +22,13 @@ internal sealed class SelectReactor : ReactorLoop
     private readonly List<Socket> _readable = [];
     private readonly List<Socket> _writable = [];
 
-    private SelectReactor(string name, MemoryPool<byte> memoryPool, ILogger logger, WakeSocketPair wake)
-        : base(name, memoryPool, logger)
+    private SelectReactor(string name, MemoryPool<byte> memoryPool, ILogger logger, TimeSpan spinDuration, WakeSocketPair wake)
+        : base(name, memoryPool, logger, spinDuration)
     {
         _wake = wake;
     }
 
-    public static SelectReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger)
+    public static SelectReactor Create(string name, MemoryPool<byte> memoryPool, ILogger logger, TimeSpan spinDuration)
     {
         WakeSocketPair wake;
         try
@@ -40,7 +40,7 @@ internal sealed class SelectReactor : ReactorLoop
             throw new InvalidOperationException(
                 $"Creating the loopback wake-up socket pair for {name} failed ({ex.SocketErrorCode}). The select transport needs a loopback interface (127.0.0.1 or ::1).", ex);
         }
-        return new SelectReactor(name, memoryPool, logger, wake);
+        return new SelectReactor(name, memoryPool, logger, spinDuration, wake);
     }
 
     /// <summary>Adds a handler, watched for <paramref name="interest"/>. Reactor thread only.</summary>

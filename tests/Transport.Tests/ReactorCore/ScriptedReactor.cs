@@ -14,8 +14,8 @@ internal sealed class ScriptedReactor : ReactorLoop
     private readonly SemaphoreSlim _wakeSignal = new(0);
     private int _wakes;
 
-    public ScriptedReactor(Microsoft.Extensions.Logging.ILogger? logger = null)
-        : base("scripted-reactor", ReactorMemoryPool.Create(null), logger ?? NullLogger.Instance)
+    public ScriptedReactor(Microsoft.Extensions.Logging.ILogger? logger = null, TimeSpan spinDuration = default)
+        : base("scripted-reactor", ReactorMemoryPool.Create(null), logger ?? NullLogger.Instance, spinDuration)
     {
         Start();
     }

@@ -71,7 +71,7 @@ public sealed class DotnetCountersTests(ITestOutputHelper output)
             Assert.True(largest.GetValueOrDefault(instrument) > 0,
                 $"dotnet-counters showed {instrument} = {largest.GetValueOrDefault(instrument)}; all: {string.Join(", ", largest)}");
         }
-        foreach (string instrument in (string[])["reactor.wakeups", "reactor.accept.backoffs", "reactor.accept.pauses"])
+        foreach (string instrument in (string[])["reactor.wakeups", "reactor.wait.spins", "reactor.wait.spins.found_work", "reactor.accept.backoffs", "reactor.accept.pauses"])
         {
             Assert.True(largest.ContainsKey(instrument), $"dotnet-counters did not list {instrument}; all: {string.Join(", ", largest)}");
         }
