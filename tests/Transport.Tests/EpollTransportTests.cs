@@ -254,6 +254,48 @@ public sealed class EpollTransportTests
         Assert.Equal(string.Concat(Enumerable.Repeat(TestData.Sha256Hex(body), 4096)), response.BodyText);
     }
 
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task NoDelay_AcceptedConnections_HaveTcpNoDelayAsConfigured(bool noDelay, bool inheritedListenerWithout)
+    {
+        // Arrange: the transport sets TCP_NODELAY on its own listening socket, which accepted sockets copy; an
+        // inherited listening socket (systemd) is never changed, so there the first connection shows that it lacks
+        // the option and every connection gets it set.
+        using var inherited = inheritedListenerWithout ? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) : null;
+        inherited?.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var noDelayOfEach = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var options = new TestServerOptions
+        {
+            ListenHandle = inherited is null ? null : (ulong)inherited.Handle,
+            ConnectionMiddleware = next => connection =>
+            {
+                // Recorded here, asserted below: an assertion failing on the server would only show as a failed request.
+                noDelayOfEach.Enqueue(connection is Epoll.Internal.EpollConnection epoll
+                    ? Epoll.Internal.Interop.SocketApi.GetNoDelay(epoll.FileDescriptor, out bool on) == SocketError.Success ? $"{on}" : "getsockopt failed"
+                    : $"served by {connection.GetType().Name}");
+                return next(connection);
+            },
+        };
+        await using var server = TestServerHost.Create((builder, _) => builder.UseEpollTransport(o => o.NoDelay = noDelay), options, MapHello);
+        await server.StartAsync();
+
+        // Act: several connections; only the first one checks where the option comes from.
+        for (int i = 0; i < 3; i++)
+        {
+            await AssertHelloAsync(server);
+        }
+
+        // Assert
+        Assert.Equal(3, noDelayOfEach.Count);
+        Assert.All(noDelayOfEach, on => Assert.Equal($"{noDelay}", on));
+        if (inherited is not null)
+        {
+            Assert.Equal(0, (int)inherited.GetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.NoDelay)!);
+        }
+    }
+
     private static EpollTransportFactory CreateFactory() =>
         new(Options.Create(new EpollTransportOptions()), NullLoggerFactory.Instance);
 

@@ -31,6 +31,9 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         _fileDescriptors = settings.FileDescriptors;
     }
 
+    /// <summary>The connection's socket, for tests and diagnostics that inspect it (socket options, say).</summary>
+    internal int FileDescriptor => _fd;
+
     void IEpollHandler.OnEpollEvents(int events)
     {
         // Error and hang-up count as both readable and writable: the next recv or send reports what happened.
@@ -144,7 +147,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         {
             SocketApi.ShutdownBoth(_fd);
         }
-        _reactor.Unregister(_fd, _token);
+        _reactor.Forget(_token);
         if (_lease.MarkClosed())
         {
             CloseFileDescriptor();

@@ -47,6 +47,15 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     // clients still signal readiness meanwhile; the deadline keeps them from cutting the back-off short.
     private long _retryAt;
     private ulong _token;
+    // Accept thread only: whether accepted sockets come with TCP_NODELAY from the listening socket.
+    private NoDelaySource _noDelay;
+
+    private enum NoDelaySource
+    {
+        NotYetChecked,
+        Inherited,
+        SetPerConnection,
+    }
 
     private enum AcceptStep
     {
@@ -344,10 +353,9 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
         {
             if (_settings.NoDelay && _listenSocket.IsIP)
             {
-                _ = SocketApi.SetNoDelay(fd);
+                ApplyNoDelay(fd);
             }
-            // A Unix socket connection's local address is the listener's own path: no getsockname needed.
-            EndPoint? localEndPoint = _listenSocket.IsIP ? SocketApi.GetLocalEndPoint(fd) : EndPoint;
+            EndPoint? localEndPoint = _listenSocket.AcceptedLocalEndPoint() ?? SocketApi.GetLocalEndPoint(fd);
             var reactor = (EpollReactor)Reactors.Next();
             var connection = new EpollConnection(fd, reactor, _settings, localEndPoint, remoteEndPoint);
             connection.Start();
@@ -358,6 +366,25 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             CloseUnowned(fd);
             TransportLog.AcceptSkipped(_logger, EndPoint, ex.Message);
             return null;
+        }
+    }
+
+    /// <summary>
+    /// TCP_NODELAY on an accepted socket. Linux copies it from the listening socket, on which the transport sets
+    /// it when it binds; the first connection shows whether that holds here (an inherited listener, from systemd
+    /// say, is never changed and may lack it), and only where it does not is it set on every connection.
+    /// </summary>
+    private void ApplyNoDelay(int fd)
+    {
+        if (_noDelay == NoDelaySource.NotYetChecked)
+        {
+            _noDelay = SocketApi.GetNoDelay(fd, out bool inherited) == SocketError.Success && inherited
+                ? NoDelaySource.Inherited
+                : NoDelaySource.SetPerConnection;
+        }
+        if (_noDelay == NoDelaySource.SetPerConnection)
+        {
+            _ = SocketApi.SetNoDelay(fd);
         }
     }
 

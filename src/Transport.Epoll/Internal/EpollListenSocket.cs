@@ -26,6 +26,18 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
 
     public bool IsIP => Family is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6;
 
+    /// <summary>
+    /// The local address of every connection accepted here, when the listener knows it without asking the kernel:
+    /// an IP listener bound to one address hands that address and port to all of them. Null for a wildcard
+    /// (0.0.0.0, [::]), where each connection's address depends on the interface it came in on.
+    /// </summary>
+    public EndPoint? AcceptedLocalEndPoint() => EndPoint switch
+    {
+        IPEndPoint ip when !ip.Address.Equals(IPAddress.Any) && !ip.Address.Equals(IPAddress.IPv6Any) => new IPEndPoint(ip.Address, ip.Port),
+        IPEndPoint => null,
+        _ => EndPoint, // a Unix socket connection's local address is the listener's own path
+    };
+
     /// <summary>Closes an fd this transport created, and removes the socket file it created.</summary>
     public void Close()
     {
@@ -58,6 +70,12 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
             {
                 // [::] serves IPv4 too (dual mode), as with Kestrel's Sockets transport.
                 ThrowIfFailed(SocketApi.SetIPv6Only(fd, !endPoint.Address.Equals(IPAddress.IPv6Any)), endPoint, "setting IPV6_V6ONLY");
+            }
+            if (settings.NoDelay)
+            {
+                // Accepted sockets copy it from the listening one on Linux, which saves a setsockopt per connection
+                // (the listener checks that once, on its first connection).
+                ThrowIfFailed(SocketApi.SetNoDelay(fd), endPoint, "setting TCP_NODELAY (NoDelay)");
             }
         }, socketFile: null, socketFileMode: null);
     }

@@ -83,19 +83,40 @@ internal sealed unsafe class EpollReactor : ReactorLoop
         return SocketError.Success;
     }
 
-    /// <summary>Removes the registration before the fd is closed. Reactor thread only.</summary>
+    /// <summary>
+    /// Removes the registration of an fd that stays open (a listening socket that belongs to systemd, say).
+    /// Reactor thread only.
+    /// </summary>
     public void Unregister(int fd, ulong token)
+    {
+        if (ReleaseSlot(token))
+        {
+            _ = EpollApi.Remove(_epollFd, fd);
+        }
+    }
+
+    /// <summary>
+    /// Forgets the registration of an fd that this transport is about to close. Reactor thread only.
+    /// </summary>
+    /// <remarks>
+    /// No EPOLL_CTL_DEL, one system call less per connection: closing the last descriptor of a socket removes it
+    /// from every epoll set (nginx skips the call for the same reason). Until then (a thread-pool send still holds
+    /// the fd, or a forked child's copy lives until its exec) events may still come, with a token whose
+    /// generation is gone, and are dropped.
+    /// </remarks>
+    public void Forget(ulong token) => ReleaseSlot(token);
+
+    private bool ReleaseSlot(ulong token)
     {
         int slot = (int)(uint)token;
         if (token == 0 || _generations[slot] != (uint)(token >> 32) || _handlers[slot] is null)
         {
-            return;
+            return false;
         }
-        // Explicit removal matters: a dup'ed fd (fork, SCM_RIGHTS) would keep the registration alive past close.
-        _ = EpollApi.Remove(_epollFd, fd);
         _handlers[slot] = null;
         _generations[slot]++;
         _freeSlots[_freeSlotCount++] = slot;
+        return true;
     }
 
     protected override int WaitAndDispatch(int timeoutMilliseconds)

@@ -68,6 +68,13 @@ internal static unsafe class SocketApi
 
     public static SocketError SetNoDelay(int fd) => SetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 
+    public static SocketError GetNoDelay(int fd, out bool noDelay)
+    {
+        SocketError error = GetInt(fd, IPPROTO_TCP, TCP_NODELAY, out int value);
+        noDelay = value != 0;
+        return error;
+    }
+
     /// <summary>SO_LINGER {1, 0}: the following close sends RST and drops unsent data.</summary>
     public static SocketError SetAbortiveClose(int fd)
     {
