@@ -20,7 +20,8 @@
 #
 # Environment variables (default):
 #   TRANSPORTS="epoll sockets"  transport specs: a sample --transport value (epoll, select, default, sockets),
-#                               optionally with ":inline" (adds --unsafe-prefer-inline-scheduling true).
+#                               optionally with ":inline" (adds --unsafe-prefer-inline-scheduling true) and, for
+#                               the reactor transports, ":nospin" (adds --reactor-spin-microseconds 0).
 #                               Repeats are allowed. Ratios are the first spec / each other one.
 #   POINTS="c1 c16 c64 c256 p256 json256 close16 close64"   load points, in this order (see POINT_SHAPE below)
 #   ROUNDS=8                    rounds; each starts every transport's server afresh and measures it at every point
@@ -35,6 +36,7 @@
 #   PAUSE=1                     seconds of quiet before each measurement
 #   STARTUP_TIMEOUT=30          seconds a server gets to start answering
 #   BUILD=1                     0: skip `dotnet build` and use the WebApp.dll already built
+#   APP_DLL=                    another checkout's built WebApp.dll to measure instead (not rebuilt), e.g. an older commit
 #   RESULTS_DIR=benchmarks/results   a directory <stamp>_<config>/ is made in it for the result files
 #
 # Exit status: 0 on success; 1 on a bad setting, a setup failure or a server that died; 3 when wrk saw socket
@@ -43,7 +45,11 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-APP_DLL="$REPO_ROOT/samples/WebApp/bin/Release/net10.0/WebApp.dll"
+# Another checkout's build may be measured with this kit (APP_DLL=/path/to/other/samples/WebApp/bin/Release/net10.0/WebApp.dll):
+# it is used as it is, and the report names that checkout's commit.
+APP_DLL_GIVEN="${APP_DLL:+1}"
+APP_DLL="${APP_DLL:-$REPO_ROOT/samples/WebApp/bin/Release/net10.0/WebApp.dll}"
+APP_ROOT="$REPO_ROOT"
 
 TRANSPORTS="${TRANSPORTS:-epoll sockets}"
 DEFAULT_POINTS="c1 c16 c64 c256 p256 json256 close16 close64"
@@ -82,7 +88,7 @@ declare -A POINT_SHAPE=(
 PERF_EVENTS=(context-switches raw_syscalls:sys_enter syscalls:sys_enter_sendmsg syscalls:sys_enter_sendto syscalls:sys_enter_epoll_wait)
 PERF_COLUMNS=(context_switches syscalls sendmsg sendto epoll_wait)
 
-declare -a SPECS=() BASES=() INLINE=() LABELS=() PORTS=() SERVER_PIDS=() SERVER_LOGS=() SERVER_NOTES=() CLIENT_CPUS=()
+declare -a SPECS=() BASES=() INLINE=() NOSPIN=() LABELS=() PORTS=() SERVER_PIDS=() SERVER_LOGS=() SERVER_NOTES=() CLIENT_CPUS=()
 declare -a POINT_LIST=() PERF_OK=() PERF_NOTES=() PROBLEMS=() WARNINGS=()
 WRK_PID=""
 PERF_PID=""
@@ -129,19 +135,27 @@ validate_numbers() {
 # Splits TRANSPORTS into specs ("epoll:inline" -> base epoll, inline 1) and gives repeats labels "name#k".
 parse_transports() {
   local spec base suffix i k count seen
+  local -a suffixes
   read -r -a SPECS <<<"$TRANSPORTS"
   ((${#SPECS[@]} >= 2)) || die "TRANSPORTS needs at least two transport specs to compare, got '$TRANSPORTS' (e.g. TRANSPORTS=\"epoll sockets\")"
   for i in "${!SPECS[@]}"; do
     spec="${SPECS[$i]}"
     base="${spec%%:*}"
-    suffix=""
-    [[ "$spec" == *:* ]] && suffix="${spec#*:}"
+    suffixes=()
+    [[ "$spec" == *:* ]] && IFS=: read -r -a suffixes <<<"${spec#*:}"
     [[ " $KNOWN_TRANSPORTS " == *" $base "* ]] ||
       die "TRANSPORTS: unknown transport '$base' in '$spec'; use one of: $KNOWN_TRANSPORTS, optionally with :inline (e.g. epoll:inline)"
-    [[ -z "$suffix" || "$suffix" == inline ]] ||
-      die "TRANSPORTS: unknown suffix ':$suffix' in '$spec'; the only suffix is :inline (e.g. epoll:inline)"
+    INLINE[i]=0 NOSPIN[i]=0
+    for suffix in "${suffixes[@]}"; do
+      case "$suffix" in
+        inline) INLINE[i]=1 ;;
+        nospin)
+          [[ "$base" != sockets ]] || die "TRANSPORTS: ':nospin' in '$spec' applies to the reactor transports only (Sockets never polls)"
+          NOSPIN[i]=1 ;;
+        *) die "TRANSPORTS: unknown suffix ':$suffix' in '$spec'; the suffixes are :inline and :nospin (e.g. epoll:inline, epoll:nospin)" ;;
+      esac
+    done
     BASES[i]="$base"
-    INLINE[i]=$([[ "$suffix" == inline ]] && echo 1 || echo 0)
   done
   for i in "${!SPECS[@]}"; do
     count=0 seen=0
@@ -261,6 +275,13 @@ ensure_tools() {
 }
 
 build_sample() {
+  if [[ -n "$APP_DLL_GIVEN" ]]; then
+    [[ -f "$APP_DLL" ]] || die "APP_DLL='$APP_DLL' does not exist; build that checkout's sample first (dotnet build samples/WebApp -c Release)"
+    APP_ROOT="$(git -C "$(dirname "$APP_DLL")" rev-parse --show-toplevel 2>/dev/null || echo "$(dirname "$APP_DLL")")"
+    say "Using the given build (APP_DLL, not rebuilt): $APP_DLL"
+    COMMIT_TEXT="$(describe_commit)"
+    return 0
+  fi
   if ((BUILD == 0)); then
     [[ -f "$APP_DLL" ]] || die "BUILD=0 but $APP_DLL does not exist; run with BUILD=1"
     say "Using the existing build (BUILD=0): $APP_DLL"
@@ -335,8 +356,8 @@ open_results() {
 # What was built: read right after the build, since the tree may change while a long run goes on.
 describe_commit() {
   local hash changes
-  hash="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null)" || { echo "no git commit"; return 0; }
-  changes="$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | wc -l)"
+  hash="$(git -C "$APP_ROOT" rev-parse --short HEAD 2>/dev/null)" || { echo "no git commit"; return 0; }
+  changes="$(git -C "$APP_ROOT" status --porcelain 2>/dev/null | wc -l)"
   if ((changes > 0)); then echo "$hash + uncommitted changes ($changes files)"; else echo "$hash (clean tree)"; fi
 }
 
@@ -415,6 +436,7 @@ start_server() {
   args=(--transport "${BASES[$i]}" --urls "http://127.0.0.1:${PORTS[$i]}")
   # Explicit false too, so no configuration source (appsettings, environment) can turn it on unasked.
   if ((INLINE[i])); then args+=(--unsafe-prefer-inline-scheduling true); else args+=(--unsafe-prefer-inline-scheduling false); fi
+  if ((NOSPIN[i])); then args+=(--reactor-spin-microseconds 0); fi
   # taskset execs dotnet, so $! is the server's own pid: the one /proc and perf are pointed at.
   DOTNET_gcServer=1 taskset -c "$SERVER_CPU" dotnet "$APP_DLL" "${args[@]}" >"${SERVER_LOGS[$i]}" 2>&1 &
   SERVER_PIDS[i]=$!

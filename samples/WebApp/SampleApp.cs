@@ -22,7 +22,7 @@ public static class SampleApp
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
-            Args = args,
+            Args = SampleArguments.Normalize(args),
             // The output folder, so appsettings.json (and its quiet log levels) is found however the app is
             // started: `dotnet run --project ...` from anywhere, `dotnet path/to/WebApp.dll`, or a test host.
             ContentRootPath = AppContext.BaseDirectory,

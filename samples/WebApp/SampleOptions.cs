@@ -20,11 +20,23 @@ internal sealed class SampleOptions
     public const string UnixSocketModeKey = "unix-socket-mode";
     public const string ReusePortKey = "reuse-port";
     public const string ReactorCountKey = "reactor-count";
+    public const string ReactorSpinMicrosecondsKey = "reactor-spin-microseconds";
 
     private const string DefaultUrl = "http://127.0.0.1:5000";
 
-    // ReactorTransportOptions.ReactorCount's own bound.
+    // ReactorTransportOptions.ReactorCount's and ReactorSpinDuration's own bounds.
     private const int MaxReactorCount = 1024;
+    private const int MaxReactorSpinMicroseconds = 1000;
+
+    /// <summary>The switches that take no value: given bare, they mean true (<see cref="SampleArguments"/>).</summary>
+    public static readonly IReadOnlyList<string> BooleanKeys = [UnsafePreferInlineSchedulingKey, ReusePortKey];
+
+    /// <summary>The sample's switches that need a value (<see cref="SampleArguments"/> stops the app when it is missing).</summary>
+    public static readonly IReadOnlyList<string> ValueKeys =
+    [
+        TransportChoice.ConfigurationKey, WebHostDefaults.ServerUrlsKey, UnixSocketKey, UnixSocketModeKey, HttpsPortKey, H2cPortKey,
+        EchoPortKey, ChatPortKey, ReactorCountKey, ReactorSpinMicrosecondsKey,
+    ];
 
     private SampleOptions(
         TransportChoice transport,
@@ -38,6 +50,7 @@ internal sealed class SampleOptions
         UnixFileMode? unixSocketMode,
         bool reusePort,
         int? reactorCount,
+        TimeSpan? reactorSpinDuration,
         bool hasConfiguredCertificate,
         bool activatedBySystemd)
     {
@@ -52,6 +65,7 @@ internal sealed class SampleOptions
         UnixSocketMode = unixSocketMode;
         ReusePort = reusePort;
         ReactorCount = reactorCount;
+        ReactorSpinDuration = reactorSpinDuration;
         HasConfiguredCertificate = hasConfiguredCertificate;
         ActivatedBySystemd = activatedBySystemd;
     }
@@ -95,6 +109,12 @@ internal sealed class SampleOptions
     /// For benchmarks that compare how many reactors share the connections.
     /// </summary>
     public int? ReactorCount { get; }
+
+    /// <summary>
+    /// <c>--reactor-spin-microseconds 0</c>: the reactor transports' <c>ReactorSpinDuration</c>; not given keeps the
+    /// transport's default. For benchmarks that compare reactors that poll before they block with ones that do not.
+    /// </summary>
+    public TimeSpan? ReactorSpinDuration { get; }
 
     /// <summary>True when <c>Kestrel:Certificates:Default</c> names a certificate, which then replaces the generated one.</summary>
     public bool HasConfiguredCertificate { get; }
@@ -159,6 +179,7 @@ internal sealed class SampleOptions
             ReadReactorOnly(configuration, UnixSocketModeKey, transport, ReadFileMode),
             ReadReactorOnly(configuration, ReusePortKey, transport, static (c, k) => ReadSwitch(c, k)),
             ReadReactorOnly(configuration, ReactorCountKey, transport, ReadReactorCount),
+            ReadReactorOnly(configuration, ReactorSpinMicrosecondsKey, transport, ReadReactorSpinDuration),
             configuration.GetSection("Kestrel:Certificates:Default").Exists(),
             activatedBySystemd);
     }
@@ -238,6 +259,23 @@ internal sealed class SampleOptions
 
         throw new SampleOptionException(
             $"Invalid value '{value}' for --{key}: give a number of reactor threads from 1 to {MaxReactorCount}, or leave it out for the transport's default.");
+    }
+
+    private static TimeSpan? ReadReactorSpinDuration(IConfiguration configuration, string key)
+    {
+        var value = configuration[key];
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var microseconds) && microseconds <= MaxReactorSpinMicroseconds)
+        {
+            return TimeSpan.FromMicroseconds(microseconds);
+        }
+
+        throw new SampleOptionException(
+            $"Invalid value '{value}' for --{key}: give how long a reactor polls before it blocks, in microseconds from 0 (never) to {MaxReactorSpinMicroseconds}, or leave it out for the transport's default.");
     }
 
     /// <summary>A true/false switch; not given is false.</summary>

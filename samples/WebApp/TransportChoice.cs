@@ -47,6 +47,10 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, Samp
         {
             transport.ReactorCount = reactorCount;
         }
+        if (options.ReactorSpinDuration is TimeSpan spin)
+        {
+            transport.ReactorSpinDuration = spin;
+        }
     }
 
     public static bool TryFind(string? value, [NotNullWhen(true)] out TransportChoice? choice)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using WebApp;
@@ -27,6 +28,9 @@ public abstract partial class SampleTests
     [InlineData("--reactor-count", "0", "reactor-count")]
     [InlineData("--reactor-count", "1025", "reactor-count")]
     [InlineData("--reactor-count", "two", "reactor-count")]
+    [InlineData("--reactor-spin-microseconds", "1001", "reactor-spin-microseconds")]
+    [InlineData("--reactor-spin-microseconds", "-5", "reactor-spin-microseconds")]
+    [InlineData("--reactor-spin-microseconds", "fast", "reactor-spin-microseconds")]
     public void Create_InvalidOption_ThrowsSampleOptionExceptionNamingTheOption(string option, string value, string name)
     {
         // Act
@@ -42,6 +46,72 @@ public abstract partial class SampleTests
             Assert.Contains("select", error.Message, StringComparison.Ordinal);
             Assert.Contains("sockets", error.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Theory]
+    [InlineData("--echo-port")]
+    [InlineData("--reactor-count")]
+    [InlineData("--urls")]
+    [InlineData("--unix-socket")]
+    public void Create_ValueSwitchWithoutValue_ThrowsNamingIt(string option)
+    {
+        // Last on the command line (.NET's reader would drop it silently), and followed by another switch (it would
+        // take that switch as its value, and the switch would be lost).
+        var atTheEnd = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, [option]));
+        var beforeAnother = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, [option, "--chat-port", "0"]));
+
+        foreach (var error in (SampleOptionException[])[atTheEnd, beforeAnother])
+        {
+            Assert.Contains($"{option} needs a value", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain('\n', error.Message);
+        }
+    }
+
+    [Fact]
+    public async Task Create_BareBooleanSwitch_MeansTrueWhereverItStands()
+    {
+        // At the end, before another switch, and in the /key form, in any case: each means true, and the switch that
+        // follows keeps its own value.
+        string[][] commandLines =
+        [
+            ["--unsafe-prefer-inline-scheduling"],
+            ["--unsafe-prefer-inline-scheduling", "--echo-port", "0"],
+            ["/Unsafe-Prefer-Inline-Scheduling", "--echo-port", "0"],
+        ];
+        foreach (var args in commandLines)
+        {
+            var options = await OptionsOfAsync(args);
+            Assert.True(options.UnsafePreferInlineScheduling, string.Join(' ', args));
+            Assert.Equal(args.Length > 1 ? 0 : null, options.EchoPort);
+        }
+
+        // An explicit value still wins.
+        Assert.False((await OptionsOfAsync("--unsafe-prefer-inline-scheduling", "false")).UnsafePreferInlineScheduling);
+        if (Transport != "sockets")
+        {
+            Assert.True((await OptionsOfAsync("--reuse-port")).ReusePort);
+            var both = await OptionsOfAsync("--reuse-port", "--reactor-count", "2");
+            Assert.True(both.ReusePort);
+            Assert.Equal(2, both.ReactorCount);
+        }
+    }
+
+    [Fact]
+    public async Task Start_ReactorSpinMicroseconds_SetsReactorSpinDurationOnReactorTransports()
+    {
+        string[] args = ["--reactor-spin-microseconds", "0"];
+        if (Transport == "sockets")
+        {
+            var error = Assert.Throws<SampleOptionException>(() => SampleServer.Create(Transport, args));
+            Assert.Contains("reactor transports", error.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        var server = await StartAsync(args);
+        using var client = server.CreateHttpClient();
+
+        Assert.Equal("Hello, World!", await client.GetStringAsync(new Uri("/plaintext", UriKind.Relative)).WithTimeout());
+        Assert.Equal(TimeSpan.Zero, Options(server).ReactorSpinDuration);
     }
 
     [Fact]
@@ -98,6 +168,15 @@ public abstract partial class SampleTests
 
         Assert.Equal("Hello, World!", await client.GetStringAsync(new Uri("/plaintext", UriKind.Relative)).WithTimeout());
         Assert.Contains(server.Logs.Entries, e => e.EventId.Name == "ReactorsStarted" && e.Message.StartsWith("Started 3 ", StringComparison.Ordinal));
+    }
+
+    private static SampleOptions Options(SampleServer server) => server.App.Services.GetRequiredService<SampleOptions>();
+
+    /// <summary>The options a command line gives, read from an app that is built and disposed, never started.</summary>
+    private async Task<SampleOptions> OptionsOfAsync(params string[] args)
+    {
+        await using var server = SampleServer.Create(Transport, args);
+        return Options(server);
     }
 
     [Fact]
