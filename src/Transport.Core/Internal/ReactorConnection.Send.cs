@@ -12,6 +12,9 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     // Gathered sends one thread-pool work item makes before it yields the thread to other work.
     private const int MaxSendsPerWorkItem = 16;
 
+    // Whether another core can run the reactor while a pool thread sends; read once, as the runtime does.
+    private static readonly bool s_multiprocessor = Environment.ProcessorCount > 1;
+
     private static readonly Action<object?> s_takeBackSend = static s => ((ReactorConnection)s!).TakeBackSend();
     private static readonly Action<object?> s_queueSendOnReactor = static s => ((ReactorConnection)s!).QueueSendOnReactor();
 
@@ -81,30 +84,41 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         {
             QueueSendOnReactor();
         }
-        else if (!Thread.CurrentThread.IsThreadPoolThread || !_reactor.IsWaiting)
+        else if (!Thread.CurrentThread.IsThreadPoolThread)
         {
-            // A dedicated thread of the application's: the reactor sends, within one iteration. Or the reactor is
-            // busy anyway: posting costs no wake-up, and it gathers what this and other connections write before
-            // it sends.
+            // A dedicated thread of the application's: the reactor sends, within one iteration.
             MoveTo(SendState.ToReactor);
             _reactor.Schedule(s_queueSendOnReactor, this);
         }
-        else if (ThreadPool.PendingWorkItemCount == 0)
+        else if (_reactor.IsWaiting ? ThreadPool.PendingWorkItemCount == 0 : s_multiprocessor)
         {
-            // A lone response: waking the reactor for it would cost an eventfd write and a context switch. Send
-            // from this thread instead, from its local queue: that runs right after the producer's current work
-            // item, so every response that work item writes (a pipelined batch) leaves in one send; an idle worker
-            // may steal it sooner, so a producer that blocks after flushing does not hold its output back.
+            // Send from this thread, from its local queue: that runs right after the producer's current work item,
+            // so every response that work item writes (a pipelined batch) leaves in one send; an idle worker may
+            // steal it sooner, so a producer that blocks after flushing does not hold its output back.
+            // - The reactor waits and nothing else is queued (a lone response): waking it would cost an eventfd
+            //   write and a context switch.
+            // - The reactor runs (or polls before it blocks) and there is another core: posting would make the one
+            //   reactor thread send what the pool's threads can send in parallel, later, and cost it the time it
+            //   polls with; on two cores this sent 19 % more responses at 16 connections and 15 % more pipelined.
             MoveTo(SendState.ThreadPool);
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
         }
-        else
+        else if (_reactor.IsWaiting)
         {
             // More work is queued behind this one, likely more responses: let the reactor send them all, woken
             // once when the thread pool has worked through what is queued now, instead of once per response (a
-            // woken reactor preempts the producer on a busy core and sends each batch in pieces).
+            // woken reactor preempts the producer on a busy core and sends each batch in pieces; on one core each
+            // response sent on its own made the client's next request wake the reactor every time, at half the
+            // throughput).
             MoveTo(SendState.ToReactor);
             _reactor.ScheduleWithDeferredWake(s_queueSendOnReactor, this);
+        }
+        else
+        {
+            // One processor, and the reactor is running on it anyway: posting costs no wake-up, and it gathers what
+            // this and other connections write before it sends (a pool-thread send here measured 1.3-1.6x slower).
+            MoveTo(SendState.ToReactor);
+            _reactor.Schedule(s_queueSendOnReactor, this);
         }
     }
 

@@ -21,10 +21,14 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// </code>
 /// Why the thread-pool state exists: an application flushes from a thread-pool thread. Waking the reactor for
 /// every flush costs an eventfd write and, on a busy core, a context switch that preempts the producer so that
-/// a batch of responses leaves in pieces. Instead the flushing thread sends itself, from a work item queued on
-/// its own local queue, which runs when the producing work item ends (or sooner, on another thread that steals
-/// it): all responses of one work item leave in one gathered send, and the reactor stays asleep. Only the
-/// unusual outcomes (EAGAIN, errors, the end of the output) go back to the reactor, which alone closes sockets.
+/// a batch of responses leaves in pieces; and with another core free, one reactor thread sending for every pool
+/// thread is slower than the pool threads sending in parallel. So the flushing thread sends itself, from a work
+/// item queued on its own local queue, which runs when the producing work item ends (or sooner, on another thread
+/// that steals it): all responses of one work item leave in one gathered send, and the reactor stays asleep or
+/// goes on polling. Only a burst that meets a blocked reactor goes to it (one deferred wake-up for the burst), and
+/// on one processor output goes to the running reactor (ReactorConnection.OnOutputReadCompleted has the rule and
+/// its measurements). Only the unusual outcomes (EAGAIN, errors, the end of the output) go back to the reactor,
+/// which alone closes sockets.
 /// </remarks>
 internal enum SendState
 {
