@@ -204,6 +204,12 @@ cpu_list() {
   echo "$out"
 }
 
+# "CPU 0" or "CPUs 0-1" for a taskset -c list. (A bare `(( n > 1 )) && echo s` in a command substitution would fail
+# the assignment around it under set -e when n is 1.)
+cpu_words() {
+  if (($(cpu_count "$1") > 1)); then echo "CPUs $1"; else echo "CPU $1"; fi
+}
+
 # How many CPUs a taskset -c list names.
 cpu_count() {
   local part count=0
@@ -236,9 +242,9 @@ resolve_mode() {
     die "CLIENT_CPU='$CLIENT_CPU' is not a usable CPU list on this machine (usable: $(cpu_list "${cpus[@]}"))"
   [[ -n "$THREADS" ]] || THREADS="$(cpu_count "$CLIENT_CPU")"
   if ((CORES < usable)); then
-    MODE_TEXT="CORES=$CORES: every server on CPU$( ((CORES > 1)) && echo s) $SERVER_CPU, wrk on CPU$( (($(cpu_count "$CLIENT_CPU") > 1)) && echo s) $CLIENT_CPU"
+    MODE_TEXT="CORES=$CORES: every server on $(cpu_words "$SERVER_CPU"), wrk on $(cpu_words "$CLIENT_CPU")"
   else
-    MODE_TEXT="CORES=$CORES: every server on CPU$( ((CORES > 1)) && echo s) $SERVER_CPU, wrk on CPU $CLIENT_CPU (wrk shares a core with the servers)"
+    MODE_TEXT="CORES=$CORES: every server on $(cpu_words "$SERVER_CPU"), wrk on $(cpu_words "$CLIENT_CPU") (wrk shares a core with the servers)"
   fi
   if [[ "$SERVER_CPU" != "$server_default" || "$CLIENT_CPU" != "$client_default" ]]; then
     MODE_TEXT+=" [SERVER_CPU/CLIENT_CPU overridden]"

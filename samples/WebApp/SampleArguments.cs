@@ -5,7 +5,8 @@ namespace WebApp;
 /// whatever follows a switch as its value: it silently drops a last switch with nothing after it (<c>--reuse-port</c>
 /// at the end started the app without port sharing) and swallows the next switch as the value of one given bare
 /// (<c>--reuse-port --transport epoll</c> lost the transport). Here a boolean switch given bare means true, wherever
-/// it stands, and any other switch of the sample given without its value stops the app with a message naming it.
+/// it stands, and any other switch given without its value (the sample's or the host's) stops the app with a message
+/// naming it.
 /// </summary>
 internal static class SampleArguments
 {
@@ -33,11 +34,11 @@ internal static class SampleArguments
             }
             else if (next is null || next.StartsWith("--", StringComparison.Ordinal))
             {
-                if (Find(SampleOptions.ValueKeys, name) is { } key)
-                {
-                    throw new SampleOptionException($"--{key} needs a value (e.g. --{key} {Example(key)}); it was given none.");
-                }
-                continue; // not the sample's switch: left to the reader as it is
+                // The sample's own value switches, and the host's (--environment, --Logging:LogLevel:Default ...),
+                // which all take a value: left to the reader, one at the end would be dropped and one before another
+                // switch would swallow it.
+                var key = Find(SampleOptions.ValueKeys, name) ?? name;
+                throw new SampleOptionException($"--{key} needs a value (e.g. --{key} {Example(key)}); it was given none.");
             }
 
             // The value: never read as a switch itself (a Unix socket path starts with '/').
@@ -79,6 +80,7 @@ internal static class SampleArguments
         SampleOptions.UnixSocketModeKey => "660",
         SampleOptions.ReactorCountKey => "2",
         SampleOptions.ReactorSpinMicrosecondsKey => "50",
-        _ => "0",
+        SampleOptions.HttpsPortKey or SampleOptions.H2cPortKey or SampleOptions.EchoPortKey or SampleOptions.ChatPortKey => "0",
+        _ => "VALUE",
     };
 }

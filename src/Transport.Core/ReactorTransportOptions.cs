@@ -82,7 +82,11 @@ public abstract class ReactorTransportOptions
     }
 
     /// <summary>Whether Nagle's algorithm is disabled (TCP_NODELAY) on accepted TCP connections (Unix domain sockets have no such option).</summary>
-    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    /// <remarks>
+    /// Defaults to <see langword="true"/>. Where the platform lets accepted sockets copy it (Linux), the epoll
+    /// transport sets it once on the listening socket it binds; an inherited listening socket (systemd,
+    /// <c>ListenHandle</c>) is left as it is, and each connection gets the option set when the listener lacks it.
+    /// </remarks>
     public bool NoDelay { get; set; } = true;
 
     /// <summary>The maximum length of the pending connection queue passed to <c>listen</c>.</summary>

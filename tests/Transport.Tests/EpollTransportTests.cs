@@ -296,6 +296,26 @@ public sealed class EpollTransportTests
         }
     }
 
+    [Theory]
+    [InlineData("127.0.0.1", false, "127.0.0.1")]
+    [InlineData("::1", false, "::1")]
+    [InlineData("0.0.0.0", false, null)]
+    [InlineData("::", false, null)]
+    [InlineData("::ffff:0.0.0.0", false, null)]
+    [InlineData("127.0.0.1", true, null)]
+    public void AcceptedLocalEndPoint_KnownOnlyForAListenerThisTransportBoundToOneAddress(string address, bool inherited, string? expected)
+    {
+        // A wildcard's connections each have the address they came in on; an inherited listener may carry options
+        // that change it (IP_TRANSPARENT): both ask the kernel per connection (null here).
+        using var handle = new Epoll.Internal.FileDescriptorHandle(-1, ownsFd: false);
+        var ip = IPAddress.Parse(address);
+        var listener = new Epoll.Internal.EpollListenSocket(handle, new IPEndPoint(ip, 8080), ip.AddressFamily, SocketFile: null, inherited);
+
+        var accepted = listener.AcceptedLocalEndPoint();
+
+        Assert.Equal(expected is null ? null : new IPEndPoint(IPAddress.Parse(expected), 8080), accepted);
+    }
+
     private static EpollTransportFactory CreateFactory() =>
         new(Options.Create(new EpollTransportOptions()), NullLoggerFactory.Instance);
 

@@ -76,8 +76,8 @@ public sealed class ReactorHandOffTests
     }
 
     /// <summary>
-    /// Requests one at a time on each connection: a lone response each, some while the reactor still polls after
-    /// the previous one and, after the pauses between connections, some while it is blocked.
+    /// Requests one at a time on each connection: a lone response each. With polling on, most find the reactor still
+    /// polling after the previous one; with it off, every one finds it blocked in its wait.
     /// </summary>
     private static async Task AssertEveryResponsePromptAsync(TestServerHost server, string path, string body)
     {

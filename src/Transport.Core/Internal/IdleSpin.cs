@@ -9,7 +9,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// A reactor that blocks makes the next event pay a wake-up: a system call on the waking side and, when the
 /// reactor's core went idle meanwhile, that core's wake-up latency. In a virtual machine the host must then run
 /// the halted vCPU again, which costs more than the request itself: on this project's two-vCPU VM one connection
-/// got 23k requests/s with the reactor woken across cores and 34k with it polling (benchmarks/README.md). Polling
+/// got a third fewer requests/s with the reactor woken across cores than with it polling (docs/request-path.md). Polling
 /// costs CPU for as long as nothing comes, so it is bounded twice: at most <see cref="ReactorTransportOptions.ReactorSpinDuration"/>
 /// per idle gap, and only while the last idle gap (from running out of work to the next work, spin and block
 /// included) was at most twice that, so a reactor under sparse traffic blocks at once and one under steady traffic

@@ -80,6 +80,8 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     /// </summary>
     private void OnOutputReadCompleted()
     {
+        // Read once: the reactor may block or wake between two reads, and the branches below assume one answer.
+        bool reactorWaiting = _reactor.IsWaiting;
         if (_reactor.IsCurrentThread)
         {
             QueueSendOnReactor();
@@ -90,7 +92,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             MoveTo(SendState.ToReactor);
             _reactor.Schedule(s_queueSendOnReactor, this);
         }
-        else if (_reactor.IsWaiting ? ThreadPool.PendingWorkItemCount == 0 : s_multiprocessor)
+        else if (reactorWaiting ? ThreadPool.PendingWorkItemCount == 0 : s_multiprocessor)
         {
             // Send from this thread, from its local queue: that runs right after the producer's current work item,
             // so every response that work item writes (a pipelined batch) leaves in one send; an idle worker may
@@ -103,7 +105,7 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             MoveTo(SendState.ThreadPool);
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
         }
-        else if (_reactor.IsWaiting)
+        else if (reactorWaiting)
         {
             // More work is queued behind this one, likely more responses: let the reactor send them all, woken
             // once when the thread pool has worked through what is queued now, instead of once per response (a

@@ -14,7 +14,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// <param name="EndPoint">The endpoint actually bound, as the kernel reports it (the real port for port 0).</param>
 /// <param name="Family">The socket's family; TCP options apply to IP sockets only.</param>
 /// <param name="SocketFile">The Unix socket file this transport created, deleted when the listener closes.</param>
-internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint EndPoint, AddressFamily Family, string? SocketFile)
+/// <param name="Inherited">Made by someone else (systemd, <c>ListenHandle</c>), with options this transport does not know.</param>
+internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint EndPoint, AddressFamily Family, string? SocketFile, bool Inherited = false)
 {
     public static EpollListenSocket Create(EndPoint endPoint, ListenSettings settings) => endPoint switch
     {
@@ -28,15 +29,22 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
 
     /// <summary>
     /// The local address of every connection accepted here, when the listener knows it without asking the kernel:
-    /// an IP listener bound to one address hands that address and port to all of them. Null for a wildcard
-    /// (0.0.0.0, [::]), where each connection's address depends on the interface it came in on.
+    /// an IP listener this transport bound to one address hands that address and port to all of them. Null for a
+    /// wildcard (0.0.0.0, [::], [::ffff:0.0.0.0]), where each connection's address depends on the interface it came
+    /// in on, and for an inherited listener, which may carry options that change it (IP_TRANSPARENT: each
+    /// connection's local address is the one its client asked for).
     /// </summary>
     public EndPoint? AcceptedLocalEndPoint() => EndPoint switch
     {
-        IPEndPoint ip when !ip.Address.Equals(IPAddress.Any) && !ip.Address.Equals(IPAddress.IPv6Any) => new IPEndPoint(ip.Address, ip.Port),
-        IPEndPoint => null,
+        _ when Inherited => null,
+        IPEndPoint ip when IsWildcard(ip.Address) => null,
+        IPEndPoint ip => new IPEndPoint(ip.Address, ip.Port),
         _ => EndPoint, // a Unix socket connection's local address is the listener's own path
     };
+
+    private static bool IsWildcard(IPAddress address) =>
+        address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)
+        || (address.IsIPv4MappedToIPv6 && address.MapToIPv4().Equals(IPAddress.Any));
 
     /// <summary>Closes an fd this transport created, and removes the socket file it created.</summary>
     public void Close()
@@ -158,7 +166,7 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
         ThrowIfFailed(SocketApi.Listen(fd, backlog), description, "listening");
         EndPoint boundEndPoint = SocketApi.GetLocalEndPoint(fd)
             ?? throw new SocketException((int)SocketError.SocketError, $"Reading the bound address of {description} failed.");
-        return new EpollListenSocket(handle, boundEndPoint, family, SocketFile: null);
+        return new EpollListenSocket(handle, boundEndPoint, family, SocketFile: null, Inherited: true);
     }
 
     private static void ThrowIfFailed(SocketError error, object target, string step)

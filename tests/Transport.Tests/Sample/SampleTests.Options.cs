@@ -53,6 +53,7 @@ public abstract partial class SampleTests
     [InlineData("--reactor-count")]
     [InlineData("--urls")]
     [InlineData("--unix-socket")]
+    [InlineData("--environment")] // the host's, not the sample's: the same rule
     public void Create_ValueSwitchWithoutValue_ThrowsNamingIt(string option)
     {
         // Last on the command line (.NET's reader would drop it silently), and followed by another switch (it would
