@@ -27,23 +27,12 @@ public abstract partial class ConformanceTests
                 for (int i = 0; i < Rounds; i++)
                 {
                     await nextChunk.WaitAsync(TimeoutExtensions.DefaultTimeout);
-                    var written = NewGate();
                     var chunk = Encoding.ASCII.GetBytes($"<chunk-{i}>");
-                    var writer = new Thread(() =>
+                    await ForeignThread.RunAsync(() =>
                     {
-                        try
-                        {
-                            ctx.Response.Body.WriteAsync(chunk).AsTask().GetAwaiter().GetResult();
-                            ctx.Response.Body.FlushAsync().GetAwaiter().GetResult();
-                            written.TrySetResult();
-                        }
-                        catch (Exception ex)
-                        {
-                            written.TrySetException(ex);
-                        }
-                    }) { IsBackground = true, Name = "foreign writer" };
-                    writer.Start();
-                    await written.Task.WaitAsync(TimeoutExtensions.DefaultTimeout);
+                        ctx.Response.Body.WriteAsync(chunk).AsTask().GetAwaiter().GetResult();
+                        ctx.Response.Body.FlushAsync().GetAwaiter().GetResult();
+                    }).WaitAsync(TimeoutExtensions.DefaultTimeout);
                 }
             })));
 

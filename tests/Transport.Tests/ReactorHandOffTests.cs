@@ -32,23 +32,12 @@ public sealed class ReactorHandOffTests
     {
         await using var server = await StartAsync(transport, spin, app => app.MapGet("/foreign", (RequestDelegate)(async ctx =>
         {
-            var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var writer = new Thread(() =>
+            await ForeignThread.RunAsync(() =>
             {
-                try
-                {
-                    ctx.Response.ContentLength = 7;
-                    ctx.Response.Body.WriteAsync("foreign"u8.ToArray()).AsTask().GetAwaiter().GetResult();
-                    ctx.Response.Body.FlushAsync().GetAwaiter().GetResult();
-                    written.TrySetResult();
-                }
-                catch (Exception ex)
-                {
-                    written.TrySetException(ex);
-                }
-            }) { IsBackground = true, Name = "foreign writer" };
-            writer.Start();
-            await written.Task.WaitAsync(TimeoutExtensions.DefaultTimeout);
+                ctx.Response.ContentLength = 7;
+                ctx.Response.Body.WriteAsync("foreign"u8.ToArray()).AsTask().GetAwaiter().GetResult();
+                ctx.Response.Body.FlushAsync().GetAwaiter().GetResult();
+            }).WaitAsync(TimeoutExtensions.DefaultTimeout);
         })));
 
         await AssertEveryResponsePromptAsync(server, "/foreign", "foreign");
