@@ -130,7 +130,7 @@ internal abstract partial class ReactorConnection
         {
             MoveTo(drained ? ReceiveState.Paused : ReceiveState.PausedReadable);
             TransportLog.ConnectionPause(_logger, this);
-            _reactor.Counters.ReceivePauses++;
+            _reactor.Counters.OnReceivePause();
             _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
         }
         else if (drained)
@@ -163,7 +163,7 @@ internal abstract partial class ReactorConnection
     private void OnFlushCompleted()
     {
         TransportLog.ConnectionResume(_logger, this);
-        _reactor.Counters.ReceiveResumes++;
+        _reactor.Counters.OnReceiveResume();
         bool dataWaiting = _receiveState == ReceiveState.PausedReadable;
         FlushResult result;
         try

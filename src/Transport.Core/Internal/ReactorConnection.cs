@@ -22,7 +22,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// <see cref="Abort(ConnectionAbortedException)"/>, <see cref="DisposeAsync"/> and the pipe ends they own; both
 /// methods post to the reactor instead of touching the socket.
 ///
-/// Behaviour (mirrors Kestrel's Sockets transport, see notes/kestrel-contract.md §5):
+/// Behaviour (mirrors Kestrel's Sockets transport, its SocketConnection's receive and send loops):
 /// 1. Receive: read until the socket would block, straight into input-pipe memory, then flush. A flush that
 ///    does not complete means the application is behind (MaxReadBufferSize): stop reading until it completes.
 /// 2. FIN completes the input with no error; a reset completes it with <see cref="ConnectionResetException"/>.
@@ -205,14 +205,16 @@ internal abstract partial class ReactorConnection : ConnectionContext,
     // -------------------------------------------------------------------------------------------------------
 
     /// <summary>Fails the connection after an unexpected exception in one of its handlers.</summary>
-    internal void Fail(Exception ex)
+    /// <returns>Whether this closed it: false when it was not started yet or was closed already.</returns>
+    internal bool Fail(Exception ex)
     {
-        if (!_started)
+        if (!_started || _socketClosed)
         {
-            return;
+            return false;
         }
         TransportLog.ConnectionError(_logger, this, ex);
         Shutdown(ex as IOException ?? new IOException(ex.Message, ex), reset: true);
+        return true;
     }
 
     private void StartOnReactor()

@@ -147,8 +147,11 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     /// <summary>Releases the backend's handles once the thread is done.</summary>
     protected abstract void DisposeBackend();
 
-    /// <summary>Connections started and not yet completed on this reactor. Reactor thread only.</summary>
-    internal int ActiveConnections => _connectionCount;
+    /// <summary>
+    /// Connections started and not yet completed on this reactor. Changed by the reactor thread only; read by the
+    /// meter from its own thread too (an int is never torn, and a moment-old count is all a gauge promises).
+    /// </summary>
+    internal int ActiveConnections => Volatile.Read(ref _connectionCount);
 
     internal void ConnectionStarted() => _connectionCount++;
 
@@ -161,8 +164,14 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     /// <summary>Reports an exception that escaped a connection's handler, without stopping the reactor.</summary>
     protected void OnHandlerError(ReactorConnection? connection, Exception ex)
     {
-        TransportLog.ReactorError(_logger, Name, ex);
-        connection?.Fail(ex);
+        if (connection is not null && connection.Fail(ex))
+        {
+            TransportLog.ReactorError(_logger, Name, connection.ConnectionId, ex);
+        }
+        else
+        {
+            TransportLog.ReactorWorkError(_logger, Name, ex);
+        }
     }
 
     private void Run()
@@ -185,8 +194,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
                 {
                     events = WaitAndDispatch(0);
                 }
-                Counters.Iterations++;
-                Counters.ReadyEvents += events;
+                Counters.OnIteration(events);
 
                 if (_timers.Count != 0 || !_newTimers.IsEmpty)
                 {
@@ -247,14 +255,14 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     private int Spin(long idleSince)
     {
         long deadline = _idleSpin.Deadline(idleSince);
-        Counters.Spins++;
+        Counters.OnSpin();
         while (true)
         {
             int events = WaitAndDispatch(0);
             long now = Stopwatch.GetTimestamp();
             if (events > 0 || !_workQueue.IsEmpty || !_newTimers.IsEmpty)
             {
-                Counters.SpinsThatFoundWork++;
+                Counters.OnSpinFoundWork();
                 _idleSpin.OnIdleEnded(idleSince, now);
                 return events;
             }
@@ -320,7 +328,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         int count = _workQueue.Count;
         while (count-- > 0 && _workQueue.TryDequeue(out WorkItem item))
         {
-            Counters.WorkItems++;
+            Counters.OnWorkItem();
             try
             {
                 item.Action(item.State);

@@ -19,7 +19,6 @@ internal sealed class ReactorMetrics
 
     public ReactorMetrics(Meter meter, ListenerCounters listeners)
     {
-        Meter = meter;
         _listeners = listeners;
 
         meter.CreateObservableCounter("reactor.loop.iterations", () => PerReactor(static r => r.Counters.Iterations), "{iteration}",
@@ -51,8 +50,6 @@ internal sealed class ReactorMetrics
         meter.CreateObservableCounter("reactor.accept.pauses", () => _listeners.AcceptPauses, "{pause}",
             "Times a listener stopped accepting at the FileDescriptorReserve.");
     }
-
-    public Meter Meter { get; }
 
     /// <summary>A reactor the transport started; its counts stay in the totals after it stops.</summary>
     public void Add(ReactorLoop reactor)

@@ -67,8 +67,4 @@ internal static class SendStates
         (SendState.WaitingForWritable, SendState.Idle or SendState.Completed) => true,
         _ => false,
     };
-
-    /// <summary>True when the reactor may complete the send side at once; otherwise the owner hands it back first.</summary>
-    public static bool IsOwnedByReactor(SendState state) =>
-        state is SendState.Idle or SendState.Queued or SendState.WaitingForWritable;
 }

@@ -111,8 +111,11 @@ internal static partial class TransportLog
     [LoggerMessage(102, LogLevel.Information, "Started {ReactorCount} {Transport} reactor thread(s).", EventName = "ReactorsStarted")]
     public static partial void ReactorsStarted(ILogger logger, int reactorCount, string transport);
 
-    [LoggerMessage(103, LogLevel.Error, "Reactor {ReactorName} caught an unexpected exception; the connection involved was closed and the reactor keeps running.", EventName = "ReactorError")]
-    public static partial void ReactorError(ILogger logger, string reactorName, Exception ex);
+    [LoggerMessage(103, LogLevel.Error, @"Reactor {ReactorName} caught an unexpected exception in the handler of connection id ""{ConnectionId}""; that connection was closed and the reactor keeps running.", EventName = "ReactorError")]
+    public static partial void ReactorError(ILogger logger, string reactorName, string connectionId, Exception ex);
+
+    [LoggerMessage(112, LogLevel.Error, "Reactor {ReactorName} caught an unexpected exception in work that belongs to no open connection (a timer, a listener's registration or close, a connection that was not started or had closed); the reactor keeps running.", EventName = "ReactorWorkError")]
+    public static partial void ReactorWorkError(ILogger logger, string reactorName, Exception ex);
 
     [LoggerMessage(105, LogLevel.Critical, "Reactor {ReactorName} failed; the process is terminated.", EventName = "ReactorFailed")]
     public static partial void ReactorFailed(ILogger logger, string reactorName, Exception ex);

@@ -29,7 +29,7 @@ internal static class EpollAvailability
             {
                 return false;
             }
-            EpollApi.Close(fd);
+            _ = EpollApi.Close(fd);
             return true;
         }
         catch (DllNotFoundException)

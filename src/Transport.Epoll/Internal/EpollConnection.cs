@@ -133,7 +133,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
 
     private void CloseFileDescriptor()
     {
-        SocketApi.Close(_fd);
+        _ = SocketApi.Close(_fd);
         _fileDescriptors.OnClosed();
     }
 
@@ -145,7 +145,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         }
         else
         {
-            SocketApi.ShutdownBoth(_fd);
+            _ = SocketApi.ShutdownBoth(_fd);
         }
         _reactor.Forget(_token);
         if (_lease.MarkClosed())

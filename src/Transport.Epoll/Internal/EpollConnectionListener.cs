@@ -320,7 +320,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
             return false;
         }
         _ = SocketApi.SetAbortiveClose(fd);
-        SocketApi.Close(fd);
+        _ = SocketApi.Close(fd);
         return true;
     }
 
@@ -391,7 +391,7 @@ internal sealed class EpollConnectionListener : ReactorConnectionListener, IEpol
     /// <summary>Closes an accepted fd that no connection owns yet, and gives it back to the budget.</summary>
     private void CloseUnowned(int fd)
     {
-        SocketApi.Close(fd);
+        _ = SocketApi.Close(fd);
         _settings.FileDescriptors.OnClosed();
     }
 

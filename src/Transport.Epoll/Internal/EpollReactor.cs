@@ -50,10 +50,10 @@ internal sealed unsafe class EpollReactor : ReactorLoop
         }
         if (error != SocketError.Success)
         {
-            EpollApi.Close(epollFd);
+            _ = EpollApi.Close(epollFd);
             if (eventFd >= 0)
             {
-                EpollApi.Close(eventFd);
+                _ = EpollApi.Close(eventFd);
             }
             throw new InvalidOperationException($"Creating the wake-up eventfd for {name} failed: {error}.", new SocketException((int)error));
         }
@@ -136,7 +136,7 @@ internal sealed unsafe class EpollReactor : ReactorLoop
             ulong token = EpollApi.TokenAt(_events, i);
             if (token == WakeToken)
             {
-                EpollApi.DrainEventFd(_eventFd);
+                _ = EpollApi.DrainEventFd(_eventFd);
                 continue;
             }
             int slot = (int)(uint)token;
@@ -157,12 +157,12 @@ internal sealed unsafe class EpollReactor : ReactorLoop
         return count;
     }
 
-    protected override void Wake() => EpollApi.SignalEventFd(_eventFd);
+    protected override void Wake() => _ = EpollApi.SignalEventFd(_eventFd);
 
     protected override void DisposeBackend()
     {
-        EpollApi.Close(_eventFd);
-        EpollApi.Close(_epollFd);
+        _ = EpollApi.Close(_eventFd);
+        _ = EpollApi.Close(_epollFd);
         NativeMemory.Free(_events);
     }
 }

@@ -23,7 +23,7 @@ internal sealed class FileDescriptorHandle : SafeHandle
 
     protected override bool ReleaseHandle()
     {
-        SocketApi.Close((int)handle);
+        _ = SocketApi.Close((int)handle);
         return true;
     }
 }

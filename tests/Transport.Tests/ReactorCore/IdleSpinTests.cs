@@ -26,7 +26,7 @@ public sealed class IdleSpinTests
         await using var fixture = await SpinFixture.StartAsync(LongSpin);
         await WaitUntilSpinningAsync(fixture.Reactor);
         int wakesBefore = fixture.Reactor.Wakes;
-        long foundBefore = Volatile.Read(ref fixture.Reactor.Counters.SpinsThatFoundWork);
+        long foundBefore = fixture.Reactor.Counters.SpinsThatFoundWork;
 
         // Act: more work, while it polls.
         await fixture.Reactor.RunAsync(static () => { }).WithTimeout();
@@ -34,11 +34,11 @@ public sealed class IdleSpinTests
         // Assert: the poll found it; nobody had to wake the reactor. With one processor the reactor never polls.
         if (Environment.ProcessorCount == 1)
         {
-            Assert.Equal(0, Volatile.Read(ref fixture.Reactor.Counters.Spins));
+            Assert.Equal(0, fixture.Reactor.Counters.Spins);
             return;
         }
         Assert.Equal(wakesBefore, fixture.Reactor.Wakes);
-        Assert.True(Volatile.Read(ref fixture.Reactor.Counters.SpinsThatFoundWork) > foundBefore, "No spin found the posted work.");
+        Assert.True(fixture.Reactor.Counters.SpinsThatFoundWork > foundBefore, "No spin found the posted work.");
         Assert.False(fixture.Reactor.IsWaiting, "A polling reactor must not look blocked to posters.");
     }
 
@@ -59,7 +59,7 @@ public sealed class IdleSpinTests
         Assert.Equal("lone response", Encoding.ASCII.GetString(fixture.Connection.SentBytes));
         if (Environment.ProcessorCount == 1)
         {
-            Assert.Equal(0, Volatile.Read(ref fixture.Reactor.Counters.Spins));
+            Assert.Equal(0, fixture.Reactor.Counters.Spins);
             return;
         }
         var send = Assert.Single(fixture.Connection.Sends);
@@ -76,7 +76,7 @@ public sealed class IdleSpinTests
         await WaitUntilBlockedAsync(fixture.Reactor);
         var gap = System.Diagnostics.Stopwatch.StartNew();
         SpinWait.SpinUntil(() => gap.Elapsed > TimeSpan.FromMilliseconds(1));
-        long spinsBefore = Volatile.Read(ref fixture.Reactor.Counters.Spins);
+        long spinsBefore = fixture.Reactor.Counters.Spins;
         int wakesBefore = fixture.Reactor.Wakes;
 
         // Act: work after the gap; then the reactor runs out of work again.
@@ -85,7 +85,7 @@ public sealed class IdleSpinTests
 
         // Assert: woken for the work, and blocked again at once, without polling first.
         Assert.Equal(wakesBefore + 1, fixture.Reactor.Wakes);
-        Assert.Equal(spinsBefore, Volatile.Read(ref fixture.Reactor.Counters.Spins));
+        Assert.Equal(spinsBefore, fixture.Reactor.Counters.Spins);
     }
 
     [Fact]
@@ -99,17 +99,17 @@ public sealed class IdleSpinTests
         }
         await WaitUntilBlockedAsync(fixture.Reactor);
 
-        Assert.Equal(0, Volatile.Read(ref fixture.Reactor.Counters.Spins));
+        Assert.Equal(0, fixture.Reactor.Counters.Spins);
     }
 
     /// <summary>Lets the reactor finish an iteration and returns once it polls for more (a spin has begun).</summary>
     private static async Task WaitUntilSpinningAsync(ScriptedReactor reactor)
     {
-        long spins = Volatile.Read(ref reactor.Counters.Spins);
+        long spins = reactor.Counters.Spins;
         await reactor.RunAsync(static () => { }).WithTimeout();
         if (Environment.ProcessorCount > 1)
         {
-            Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref reactor.Counters.Spins) > spins, Soon), "The reactor did not poll once idle.");
+            Assert.True(SpinWait.SpinUntil(() => reactor.Counters.Spins > spins, Soon), "The reactor did not poll once idle.");
         }
     }
 

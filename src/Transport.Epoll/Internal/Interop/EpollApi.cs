@@ -4,7 +4,7 @@ using static Tmds.Linux.LibC;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
 
-/// <summary>epoll and eventfd through Tmds.LibC; every call returns a typed result.</summary>
+/// <summary>epoll and eventfd through Tmds.LibC; every system call returns a typed result (errno as SocketError).</summary>
 internal static unsafe class EpollApi
 {
     // Tmds.LibC exposes constants as properties; read them once.
@@ -54,18 +54,20 @@ internal static unsafe class EpollApi
         return fd < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
     }
 
-    public static void SignalEventFd(int fd)
+    /// <returns>WouldBlock when the counter is at its maximum: the reactor will wake anyway.</returns>
+    public static SocketError SignalEventFd(int fd)
     {
         ulong one = 1;
-        // EAGAIN means the counter is already non-zero: the reactor will wake anyway.
-        _ = write(fd, &one, sizeof(ulong));
+        return write(fd, &one, sizeof(ulong)) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
     }
 
-    public static void DrainEventFd(int fd)
+    /// <returns>WouldBlock when there was nothing to drain (a wake-up another wait consumed).</returns>
+    public static SocketError DrainEventFd(int fd)
     {
         ulong value;
-        _ = read(fd, &value, sizeof(ulong));
+        return read(fd, &value, sizeof(ulong)) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
     }
 
-    public static void Close(int fd) => _ = close(fd);
+    /// <returns>An error only for a bad fd; the fd is released in any case (Linux never retries close).</returns>
+    public static SocketError Close(int fd) => close(fd) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
 }

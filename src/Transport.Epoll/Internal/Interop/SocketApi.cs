@@ -6,7 +6,7 @@ using static Tmds.Linux.LibC;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
 
-/// <summary>The socket calls of the epoll transport through Tmds.LibC; every call returns a typed result.</summary>
+/// <summary>The socket calls of the epoll transport through Tmds.LibC; every system call returns a typed result (errno as SocketError).</summary>
 internal static unsafe class SocketApi
 {
     private static readonly int s_noSignal = MSG_NOSIGNAL;
@@ -194,7 +194,9 @@ internal static unsafe class SocketApi
         return SocketError.Success;
     }
 
-    public static void ShutdownBoth(int fd) => _ = shutdown(fd, SHUT_RDWR);
+    /// <returns>NotConnected when the peer reset first: there is nothing left to shut down.</returns>
+    public static SocketError ShutdownBoth(int fd) => shutdown(fd, SHUT_RDWR) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
 
-    public static void Close(int fd) => _ = close(fd);
+    /// <returns>An error only for a bad fd; the fd is released in any case (Linux never retries close).</returns>
+    public static SocketError Close(int fd) => close(fd) < 0 ? LinuxError.LastAsSocketError() : SocketError.Success;
 }
