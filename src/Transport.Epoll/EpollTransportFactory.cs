@@ -35,6 +35,7 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
     public EpollTransportFactory(IOptions<EpollTransportOptions> options, ILoggerFactory loggerFactory,
         IMemoryPoolFactory<byte>? memoryPoolFactory = null, IMeterFactory? meterFactory = null)
     {
+        CoreVersionCheck.EnsureSameVersion(typeof(EpollTransportFactory));
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
 

@@ -19,6 +19,7 @@ public static class WebHostBuilderEpollExtensions
     public static IWebHostBuilder UseEpollTransport(this IWebHostBuilder hostBuilder)
     {
         ArgumentNullException.ThrowIfNull(hostBuilder);
+        CoreVersionCheck.EnsureSameVersion(typeof(EpollTransportFactory));
         return hostBuilder.ConfigureServices(static services =>
         {
             // Not TryAddSingleton: Kestrel registered Sockets already. Kestrel tries the last registered factory

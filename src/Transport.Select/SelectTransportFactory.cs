@@ -34,6 +34,7 @@ public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnec
     public SelectTransportFactory(IOptions<SelectTransportOptions> options, ILoggerFactory loggerFactory,
         IMemoryPoolFactory<byte>? memoryPoolFactory = null, IMeterFactory? meterFactory = null)
     {
+        CoreVersionCheck.EnsureSameVersion(typeof(SelectTransportFactory));
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
 

@@ -18,6 +18,7 @@ public static class WebHostBuilderSelectExtensions
     public static IWebHostBuilder UseSelectTransport(this IWebHostBuilder hostBuilder)
     {
         ArgumentNullException.ThrowIfNull(hostBuilder);
+        CoreVersionCheck.EnsureSameVersion(typeof(SelectTransportFactory));
         return hostBuilder.ConfigureServices(static services =>
         {
             // Not TryAddSingleton: Kestrel registered Sockets already, and it tries the last registered factory
