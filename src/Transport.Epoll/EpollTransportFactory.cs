@@ -72,6 +72,7 @@ public sealed class EpollTransportFactory : IConnectionListenerFactory, IConnect
             throw new NotSupportedException(
                 $"The epoll transport binds IP, Unix domain socket and file handle endpoints, not {endpoint.GetType().Name} '{endpoint}'. Kestrel picks another registered transport for such endpoints.");
         }
-        return await EpollConnectionListener.BindAsync(endpoint, _transport).ConfigureAwait(false);
+        var socket = new EpollAcceptor(EpollListenSocket.Create(endpoint, _transport.Listen), _transport.Settings);
+        return await ReactorConnectionListener<AcceptedFd>.StartAsync(socket, _transport).ConfigureAwait(false);
     }
 }

@@ -46,7 +46,7 @@ public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnec
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or FileHandleEndPoint;
 
     /// <inheritdoc />
-    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         if (!CanBind(endpoint))
@@ -54,6 +54,7 @@ public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnec
             throw new NotSupportedException(
                 $"The select transport binds IP, Unix domain socket and file handle endpoints, not {endpoint.GetType().Name} '{endpoint}'. Kestrel picks another registered transport for such endpoints.");
         }
-        return new ValueTask<IConnectionListener>(SelectConnectionListener.Bind(endpoint, _transport));
+        var socket = new SelectAcceptor(SelectListenSocket.Bind(endpoint, _transport.Listen), _transport.Settings);
+        return await ReactorConnectionListener<Socket>.StartAsync(socket, _transport).ConfigureAwait(false);
     }
 }

@@ -28,5 +28,15 @@ internal static class UnixSocketFiles
         }
     }
 
+    /// <summary>
+    /// The file a Unix socket endpoint names, or null for an abstract name (Linux: a leading zero byte, which has no
+    /// file to set a mode on or to delete). Read from the sockaddr_un itself, as the kernel will see it.
+    /// </summary>
+    public static string? PathOf(UnixDomainSocketEndPoint endPoint)
+    {
+        SocketAddress address = endPoint.Serialize();
+        return address.Size > 2 && address.Buffer.Span[2] != 0 ? endPoint.ToString() : null;
+    }
+
     public static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode, 8).PadLeft(3, '0');
 }

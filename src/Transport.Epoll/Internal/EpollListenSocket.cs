@@ -91,7 +91,7 @@ internal sealed record EpollListenSocket(FileDescriptorHandle Handle, EndPoint E
     private static EpollListenSocket Bind(UnixDomainSocketEndPoint endPoint, ListenSettings settings) =>
         // An existing file is never removed: it may belong to a running server (Kestrel's rule since .NET 8).
         BindNew(endPoint, AddressFamily.Unix, settings.Backlog, configure: null,
-            socketFile: SocketAddressCodec.IsFileSystemPath(endPoint) ? endPoint.ToString() : null, settings.UnixSocketFileMode);
+            socketFile: UnixSocketFiles.PathOf(endPoint), settings.UnixSocketFileMode);
 
     private static EpollListenSocket BindNew(EndPoint endPoint, AddressFamily family, int backlog, Action<int>? configure, string? socketFile,
         UnixFileMode? socketFileMode)

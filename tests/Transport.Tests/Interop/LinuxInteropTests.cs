@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
+using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 using Xunit;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Interop;
@@ -74,7 +75,7 @@ public class LinuxInteropTests
         EndPoint? read = SocketAddressCodec.Read(buffer[..length]);
 
         Assert.Equal("/tmp/reactors-test.sock", Assert.IsType<UnixDomainSocketEndPoint>(read).ToString());
-        Assert.True(SocketAddressCodec.IsFileSystemPath(endPoint));
+        Assert.Equal(endPoint.ToString(), UnixSocketFiles.PathOf(endPoint));
     }
 
     [Fact]
@@ -91,7 +92,7 @@ public class LinuxInteropTests
     [Fact]
     public void SocketAddressCodec_AbstractUnixName_IsNotAFile()
     {
-        Assert.False(SocketAddressCodec.IsFileSystemPath(new UnixDomainSocketEndPoint("\0reactors-abstract")));
+        Assert.Null(UnixSocketFiles.PathOf(new UnixDomainSocketEndPoint("\0reactors-abstract")));
     }
 
     [Fact]

@@ -86,11 +86,4 @@ internal static class SocketAddressCodec
         }
         return null;
     }
-
-    /// <summary>Whether a sockaddr_un names a file (an abstract name starts with a zero byte and has none).</summary>
-    public static bool IsFileSystemPath(UnixDomainSocketEndPoint endPoint)
-    {
-        SocketAddress address = endPoint.Serialize();
-        return address.Size > 2 && address.Buffer.Span[2] != 0;
-    }
 }
