@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -15,6 +16,8 @@ internal abstract partial class ReactorConnection
     // A fact from the poller, not a state: hang-up or error was reported, so read until the FIN shows up.
     private bool _peerClosedHint;
     private ValueTaskAwaiter<FlushResult> _flushAwaiter;
+    // Why the input ends, kept while the last completion of a cancelled operation is awaited.
+    private Exception? _receiveEndReason;
 
     internal ReceiveState ReceiveSide => _receiveState;
 
@@ -25,7 +28,7 @@ internal abstract partial class ReactorConnection
     /// </summary>
     internal bool IsWaitingForReadable => _started && !_socketClosed && _receiveState == ReceiveState.WaitingForData;
 
-    /// <summary>Readiness for reading. <paramref name="peerClosed"/>: the poller saw hang-up or error.</summary>
+    /// <summary>Readiness for reading (a readiness backend). <paramref name="peerClosed"/>: the poller saw hang-up or error.</summary>
     protected void OnReadable(bool peerClosed)
     {
         _peerClosedHint |= peerClosed;
@@ -37,7 +40,8 @@ internal abstract partial class ReactorConnection
             case ReceiveState.Paused:
                 MoveTo(ReceiveState.PausedReadable);
                 break;
-            // Yielded and PausedReadable already know data is waiting; Completed ignores it.
+            // Yielded and PausedReadable already know data is waiting; Completed and a completion backend's states
+            // (an operation in flight) have nothing to do with readiness.
         }
     }
 
@@ -76,8 +80,24 @@ internal abstract partial class ReactorConnection
         bool drained;
         while (true)
         {
-            Memory<byte> memory = _inputWriter.GetMemory(MinimumReceiveSize);
-            IoResult result = Receive(memory.Span);
+            Memory<byte> memory = DeliversReceivedBytes ? Memory<byte>.Empty : _inputWriter.GetMemory(MinimumReceiveSize);
+            IoStart status = StartReceive(memory, out IoResult result);
+
+            if (status == IoStart.Pending)
+            {
+                if (!SubmitsOperations)
+                {
+                    // The flush of what was received inline would race with the operation that owns pipe memory now.
+                    throw new InvalidOperationException("A readiness backend submitted a receive; only a backend that SubmitsOperations may.");
+                }
+                MoveTo(ReceiveState.Submitted);
+                return;
+            }
+            if (status == IoStart.WouldBlock)
+            {
+                drained = true;
+                break;
+            }
 
             if (result.IsSuccess)
             {
@@ -107,11 +127,6 @@ internal abstract partial class ReactorConnection
                 continue;
             }
 
-            if (result.Error == SocketError.WouldBlock)
-            {
-                drained = true;
-                break;
-            }
             if (result.Error == SocketError.Interrupted)
             {
                 continue;
@@ -122,16 +137,13 @@ internal abstract partial class ReactorConnection
         }
 
         bool paused = advanced && !FlushInput();
-        if (_receiveState == ReceiveState.Completed)
+        if (IsInputEnding)
         {
             return; // the application completed the input while we flushed
         }
         if (paused)
         {
-            MoveTo(drained ? ReceiveState.Paused : ReceiveState.PausedReadable);
-            TransportLog.ConnectionPause(_logger, this);
-            _reactor.Counters.OnReceivePause();
-            _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
+            Pause(drained ? ReceiveState.Paused : ReceiveState.PausedReadable);
         }
         else if (drained)
         {
@@ -142,6 +154,120 @@ internal abstract partial class ReactorConnection
             MoveTo(ReceiveState.Yielded);
             _reactor.QueueReceive(this);
         }
+    }
+
+    /// <summary>
+    /// Bytes a completion backend received into a buffer of its own (a provided-buffer ring) while its receive is in
+    /// flight. Copied into the input pipe before this returns, whatever the state: the buffer is the backend's again
+    /// at once. Reactor thread only.
+    /// </summary>
+    protected void OnReceived(ReadOnlySpan<byte> bytes)
+    {
+        switch (_receiveState)
+        {
+            case ReceiveState.Submitted:
+                _inputWriter.Write(bytes);
+                if (!FlushInput() && !IsInputEnding)
+                {
+                    // The application is behind: ask the operation to stop; what it still delivers is kept.
+                    Pause(ReceiveState.Pausing);
+                    CancelReceive();
+                }
+                return;
+            case ReceiveState.Pausing:
+                // Flushed once the application catches up (OnFlushCompleted).
+                _inputWriter.Write(bytes);
+                return;
+            default:
+                // Cancelling: the input is ending, and what came after that is dropped.
+                return;
+        }
+    }
+
+    /// <summary>
+    /// A completion backend's receive operation ended; exactly once per <see cref="IoStart.Pending"/> start.
+    /// Reactor thread only.
+    /// </summary>
+    /// <param name="result">
+    /// For a receive into input-pipe memory: the bytes written there, 0 for the peer's FIN, or the error. For a
+    /// delivering backend (whose bytes came through <see cref="OnReceived"/>): 0 for the FIN, or the error.
+    /// <see cref="SocketError.OperationAborted"/> after <see cref="CancelReceive"/> or a close.
+    /// </param>
+    protected void OnReceiveCompleted(IoResult result)
+    {
+        switch (_receiveState)
+        {
+            case ReceiveState.Cancelling:
+                // What the operation received after the input began to end is dropped; the input ends now.
+                MoveTo(ReceiveState.Completed);
+                EndInput(_receiveEndReason);
+                return;
+            case ReceiveState.Pausing:
+                MoveTo(ReceiveState.PausedReadable);
+                if (!result.IsSuccess && result.Error is not (SocketError.OperationAborted or SocketError.Interrupted))
+                {
+                    CompleteReceive(CreateSocketError(result.Error));
+                }
+                else if (result.IsSuccess && result.Bytes == 0)
+                {
+                    TransportLog.ConnectionReadFin(_logger, this);
+                    CompleteReceive(null);
+                }
+                return;
+            case ReceiveState.Submitted:
+                MoveTo(ReceiveState.WaitingForData);
+                break;
+            default:
+                throw new InvalidOperationException($"A receive completed with none in flight (receive side {_receiveState}).");
+        }
+
+        if (!result.IsSuccess)
+        {
+            if (result.Error is SocketError.OperationAborted or SocketError.Interrupted)
+            {
+                ReceiveUntilBlocked(); // a stop that is no longer wanted (the application caught up): go on
+            }
+            else
+            {
+                CompleteReceive(CreateSocketError(result.Error));
+            }
+            return;
+        }
+        if (result.Bytes == 0)
+        {
+            TransportLog.ConnectionReadFin(_logger, this);
+            CompleteReceive(null);
+            return;
+        }
+        if (!DeliversReceivedBytes)
+        {
+            // Into the memory GetMemory handed to StartReceive, which nothing else touched meanwhile.
+            _inputWriter.Advance((int)result.Bytes);
+            if (!FlushInput())
+            {
+                if (!IsInputEnding)
+                {
+                    Pause(ReceiveState.PausedReadable);
+                }
+                return;
+            }
+            if (IsInputEnding)
+            {
+                return;
+            }
+        }
+        ReceiveUntilBlocked();
+    }
+
+    private bool IsInputEnding => _receiveState is ReceiveState.Completed or ReceiveState.Cancelling;
+
+    /// <summary>The input flush is pending: stop receiving (in <paramref name="state"/>) until it completes.</summary>
+    private void Pause(ReceiveState state)
+    {
+        MoveTo(state);
+        TransportLog.ConnectionPause(_logger, this);
+        _reactor.Counters.OnReceivePause();
+        _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
     }
 
     /// <summary>Flushes what was received; false when the flush is pending (the application is behind).</summary>
@@ -162,9 +288,6 @@ internal abstract partial class ReactorConnection
 
     private void OnFlushCompleted()
     {
-        TransportLog.ConnectionResume(_logger, this);
-        _reactor.Counters.OnReceiveResume();
-        bool dataWaiting = _receiveState == ReceiveState.PausedReadable;
         FlushResult result;
         try
         {
@@ -175,18 +298,41 @@ internal abstract partial class ReactorConnection
             CompleteReceive(ex);
             return;
         }
+        if (IsInputEnding)
+        {
+            return; // ended while paused (a delivering operation's end or error); the awaiter is consumed
+        }
+        TransportLog.ConnectionResume(_logger, this);
+        _reactor.Counters.OnReceiveResume();
+        ReceiveState paused = _receiveState;
         HandleFlushResult(result);
-        if (_receiveState == ReceiveState.Completed)
+        if (IsInputEnding)
         {
             return;
         }
-        if (dataWaiting)
+        // What a delivering operation wrote while paused is still unflushed.
+        if (_inputWriter.UnflushedBytes > 0 && !FlushInput())
         {
-            ReceiveUntilBlocked();
+            if (!IsInputEnding)
+            {
+                TransportLog.ConnectionPause(_logger, this);
+                _reactor.Counters.OnReceivePause();
+                _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
+            }
+            return;
         }
-        else
+        switch (paused)
         {
-            MoveTo(ReceiveState.WaitingForData);
+            case ReceiveState.Pausing:
+                // Caught up before the stopped operation ended: it goes on, and its end starts the next one.
+                MoveTo(ReceiveState.Submitted);
+                break;
+            case ReceiveState.PausedReadable:
+                ReceiveUntilBlocked();
+                break;
+            default:
+                MoveTo(ReceiveState.WaitingForData);
+                break;
         }
     }
 
@@ -199,13 +345,33 @@ internal abstract partial class ReactorConnection
         }
     }
 
+    /// <summary>
+    /// Ends the input with <paramref name="error"/> (null: the peer's FIN). With an operation in flight, which owns
+    /// pipe memory or still delivers, the operation is cancelled first and its last completion ends the input.
+    /// </summary>
     private void CompleteReceive(Exception? error)
     {
-        if (_receiveState == ReceiveState.Completed)
+        switch (_receiveState)
         {
-            return;
+            case ReceiveState.Completed:
+            case ReceiveState.Cancelling:
+                return;
+            case ReceiveState.Submitted:
+            case ReceiveState.Pausing:
+                _receiveEndReason = error;
+                MoveTo(ReceiveState.Cancelling);
+                if (!_socketClosed)
+                {
+                    CancelReceive(); // a close has asked every operation to end already
+                }
+                return;
         }
         MoveTo(ReceiveState.Completed);
+        EndInput(error);
+    }
+
+    private void EndInput(Exception? error)
+    {
         _inputWriter.Complete(_shutdownReason ?? error);
 
         // Kestrel reacts to this token by aborting or disposing; running that inline on the reactor (or under
@@ -232,6 +398,7 @@ internal abstract partial class ReactorConnection
         switch (_receiveState)
         {
             case ReceiveState.Completed:
+            case ReceiveState.Cancelling:
                 return;
             case ReceiveState.Paused:
             case ReceiveState.PausedReadable:
@@ -239,6 +406,7 @@ internal abstract partial class ReactorConnection
                 _inputWriter.CancelPendingFlush();
                 return;
             default:
+                // With an operation in flight (Submitted, Pausing), the input ends when its last completion comes.
                 CompleteReceive(_shutdownReason);
                 return;
         }

@@ -21,6 +21,8 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     private readonly Action _onOutputReadCompleted;
     private int _sendState;
     private ValueTaskAwaiter<ReadResult> _readAwaiter;
+    // The output read whose segments a submitted send owns, until its completion (a completion backend's).
+    private ReadResult _submittedSend;
     // What a thread-pool owner hands back besides the send side itself; read once by the reactor.
     private Exception? _handedBackOutputError;
     private SocketError _handedBackSendError;
@@ -181,8 +183,15 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         }
 
         ReadOnlySequence<byte> buffer = read.Buffer;
-        IoResult result = SendCounted(buffer);
-        if (result.Error == SocketError.WouldBlock)
+        IoStart status = SendCounted(buffer, out IoResult result);
+        if (status == IoStart.Pending)
+        {
+            // The backend owns the segments until its completion: they stay unconsumed in the pipe.
+            _submittedSend = read;
+            MoveTo(SendState.Submitted);
+            return;
+        }
+        if (status == IoStart.WouldBlock)
         {
             // Keep the unsent tail in the pipe (consumed = examined = what was sent) and wait for writability;
             // the output pipe's pause threshold now holds the application back.
@@ -190,8 +199,46 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             MoveTo(SendState.WaitingForWritable);
             return;
         }
+        EndSendOperation(read, result);
+    }
 
-        _outputReader.AdvanceTo(buffer.End);
+    /// <summary>
+    /// A completion backend's send operation ended; exactly once per <see cref="IoStart.Pending"/> start.
+    /// Reactor thread only.
+    /// </summary>
+    /// <param name="result">The bytes the socket took (fewer than offered: the rest is sent next), or the error.</param>
+    protected void OnSendCompleted(IoResult result)
+    {
+        ReadResult read = _submittedSend;
+        _submittedSend = default;
+        _reactor.Counters.OnSend(result);
+        switch (SendSide)
+        {
+            case SendState.Cancelling:
+                // Closed meanwhile: what the operation did not send is dropped with the rest of the output.
+                _outputReader.AdvanceTo(read.Buffer.End);
+                CompleteSend();
+                return;
+            case SendState.Submitted:
+                if (result.IsSuccess && result.Bytes < read.Buffer.Length)
+                {
+                    // A short send: consume what went, and read the rest again (with whatever came meanwhile).
+                    _outputReader.AdvanceTo(read.Buffer.GetPosition(result.Bytes));
+                    MoveTo(SendState.Idle);
+                    ReadOutput();
+                    return;
+                }
+                EndSendOperation(read, result);
+                return;
+            default:
+                throw new InvalidOperationException($"A send completed with none in flight (send side {SendSide}).");
+        }
+    }
+
+    /// <summary>A send took everything it was offered, or failed: consume it and go on (reactor thread).</summary>
+    private void EndSendOperation(in ReadResult read, IoResult result)
+    {
+        _outputReader.AdvanceTo(read.Buffer.End);
         MoveTo(SendState.Idle);
         if (!result.IsSuccess)
         {
@@ -249,7 +296,12 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             }
 
             ReadOnlySequence<byte> buffer = result.Buffer;
-            IoResult sent = SendCounted(buffer);
+            if (SendCounted(buffer, out IoResult sent) == IoStart.Pending)
+            {
+                // Only the reactor may submit: a backend that did so here broke the contract, and the segments it
+                // now owns cannot be handed back safely.
+                throw new InvalidOperationException("The backend submitted a send off its reactor thread.");
+            }
             if (!sent.IsSuccess)
             {
                 // The socket is full (only the reactor sees it become writable, so it retries from here) or failed.
@@ -285,14 +337,17 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
         _reactor.Schedule(s_takeBackSend, this);
     }
 
-    /// <summary>The reactor takes the send side back from a thread-pool thread.</summary>
-    private IoResult SendCounted(in ReadOnlySequence<byte> buffer)
+    private IoStart SendCounted(in ReadOnlySequence<byte> buffer, out IoResult result)
     {
-        IoResult result = Send(buffer);
-        _reactor.Counters.OnSend(result);
-        return result;
+        IoStart status = StartSend(buffer, out result);
+        if (status != IoStart.Pending)
+        {
+            _reactor.Counters.OnSend(result); // a submitted one counts at its completion
+        }
+        return status;
     }
 
+    /// <summary>The reactor takes the send side back from a thread-pool thread.</summary>
     private void TakeBackSend()
     {
         MoveTo(SendState.Idle);
@@ -351,6 +406,12 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
             case SendState.Idle:
             case SendState.WaitingForWritable:
                 CompleteSend();
+                return;
+            case SendState.Submitted:
+                // The operation owns the segments: the close asked it to end, and its completion completes the side.
+                MoveTo(SendState.Cancelling);
+                return;
+            case SendState.Cancelling:
                 return;
             default:
                 // AwaitingOutput, ThreadPool, ToReactor: the owner's current or next read sees the cancellation (a

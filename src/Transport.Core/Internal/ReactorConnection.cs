@@ -13,7 +13,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// <summary>
 /// A connection served by a reactor: the Kestrel-facing <see cref="ConnectionContext"/> and the two state machines
 /// that move bytes between the socket and the pipes (receive side in ReactorConnection.Receive.cs, send side in
-/// ReactorConnection.Send.cs). Backends supply only the socket primitives.
+/// ReactorConnection.Send.cs). Backends plug in through the operations in ReactorConnection.Backend.cs.
 /// </summary>
 /// <remarks>
 /// Threading: the receive side and closing run on the owning reactor (the input pipe's writer is scheduled
@@ -167,40 +167,6 @@ internal abstract partial class ReactorConnection : ConnectionContext,
     }
 
     // -------------------------------------------------------------------------------------------------------
-    // Backend primitives
-    // -------------------------------------------------------------------------------------------------------
-
-    /// <summary>Registers the socket with the reactor's poller; any error but Success fails the connection.</summary>
-    protected abstract SocketError RegisterWithReactor();
-
-    /// <summary>Receives into <paramref name="buffer"/> without blocking. Reactor thread only.</summary>
-    protected abstract IoResult Receive(Span<byte> buffer);
-
-    /// <summary>
-    /// Sends as much of <paramref name="buffer"/> as the socket takes without blocking. Called by the send side's
-    /// owner: the reactor or a thread-pool thread, never two at once, possibly while the reactor closes the
-    /// socket (then it must fail, never reach an fd that was reused).
-    /// </summary>
-    /// <returns>The bytes sent; <see cref="SocketError.WouldBlock"/> when the socket did not take everything.</returns>
-    protected abstract IoResult Send(in ReadOnlySequence<byte> buffer);
-
-    /// <summary>
-    /// Unregisters and closes the socket: abortively (RST) or after shutting down both directions (FIN). Reactor
-    /// thread only; a send in progress on another thread must finish before the fd number can be reused.
-    /// </summary>
-    protected abstract void CloseSocket(bool reset);
-
-    /// <summary>
-    /// <see cref="IsWaitingForReadable"/> or <see cref="IsWaitingForWritable"/> changed (a state moved in or out of
-    /// waiting for the socket). A level-triggered backend updates what its poller watches here; an edge-triggered
-    /// one watches both directions all along and has nothing to do. Reactor thread only: only the reactor moves a
-    /// side into or out of those states.
-    /// </summary>
-    protected virtual void OnWaitingForSocketChanged()
-    {
-    }
-
-    // -------------------------------------------------------------------------------------------------------
     // Life cycle (reactor thread only)
     // -------------------------------------------------------------------------------------------------------
 
@@ -233,6 +199,11 @@ internal abstract partial class ReactorConnection : ConnectionContext,
             TransportLog.ConnectionError(_logger, this, ex);
             Shutdown(ex, reset: true);
             return;
+        }
+        if (SubmitsOperations)
+        {
+            // No readiness will come: the first receive is submitted now.
+            ReceiveUntilBlocked();
         }
         ReadOutput();
     }

@@ -17,7 +17,8 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 ///   ThreadPool ──socket full, error, completed or cancelled output──▶ ToReactor ──posted work runs──▶ Idle
 ///   AwaitingOutput ──continuation posted to the reactor──▶ ToReactor ──posted work runs──▶ Queued
 ///   (send) ──socket full──▶ WaitingForWritable ──writable──▶ Idle
-///   any ──closed──▶ Completed
+///   (send) ──submitted (completion backend, reactor only)──▶ Submitted ──completed──▶ Idle
+///   any ──closed──▶ Completed, except Submitted ──closed──▶ Cancelling ──completed──▶ Completed
 /// </code>
 /// Why the thread-pool state exists: an application flushes from a thread-pool thread. Waking the reactor for
 /// every flush costs an eventfd write and, on a busy core, a context switch that preempts the producer so that
@@ -50,6 +51,12 @@ internal enum SendState
     /// <summary>The send side is on its way back to the reactor (a posted work item takes it over).</summary>
     ToReactor,
 
+    /// <summary>A completion backend's send is in flight: it owns the output's segments until its completion.</summary>
+    Submitted,
+
+    /// <summary>Closed while a send was in flight: its completion, which still comes, completes the side.</summary>
+    Cancelling,
+
     /// <summary>The output pipe's reader is completed; nothing is sent any more.</summary>
     Completed,
 }
@@ -63,7 +70,9 @@ internal static class SendStates
         (SendState.AwaitingOutput, SendState.Queued or SendState.Idle or SendState.ThreadPool or SendState.ToReactor) => true,
         (SendState.ThreadPool, SendState.AwaitingOutput or SendState.ToReactor) => true,
         (SendState.ToReactor, SendState.Queued or SendState.Idle) => true,
-        (SendState.Queued, SendState.Idle or SendState.WaitingForWritable or SendState.Completed) => true,
+        (SendState.Queued, SendState.Idle or SendState.WaitingForWritable or SendState.Submitted or SendState.Completed) => true,
+        (SendState.Submitted, SendState.Idle or SendState.Cancelling) => true,
+        (SendState.Cancelling, SendState.Completed) => true,
         (SendState.WaitingForWritable, SendState.Idle or SendState.Completed) => true,
         _ => false,
     };

@@ -51,21 +51,24 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
     protected override SocketError RegisterWithReactor() =>
         _reactor.Register(_fd, EpollApi.In | EpollApi.Out | EpollApi.ReadHangUp, this, out _token);
 
-    protected override IoResult Receive(Span<byte> buffer)
+    // Readiness: every operation is tried at once and never submitted (no Pending).
+    protected override IoStart StartReceive(Memory<byte> buffer, out IoResult result)
     {
-        SocketError error = SocketApi.Receive(_fd, buffer, out int received);
-        return new IoResult(received, error);
+        SocketError error = SocketApi.Receive(_fd, buffer.Span, out int received);
+        result = new IoResult(received, error);
+        return error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
     }
 
-    protected override IoResult Send(in ReadOnlySequence<byte> buffer)
+    protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
     {
         if (!_lease.TryAcquire())
         {
-            return IoResult.Failed(SocketError.OperationAborted); // closed by the reactor meanwhile
+            result = IoResult.Failed(SocketError.OperationAborted); // closed by the reactor meanwhile
+            return IoStart.Completed;
         }
         try
         {
-            return SendGathered(buffer);
+            result = SendGathered(buffer);
         }
         finally
         {
@@ -74,6 +77,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
                 CloseFileDescriptor();
             }
         }
+        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
     }
 
     private IoResult SendGathered(in ReadOnlySequence<byte> buffer)

@@ -51,24 +51,27 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
     // After the close both are false, and the unregistered connection is watched for nothing.
     protected override void OnWaitingForSocketChanged() => _reactor.Watch(_registration, Interest);
 
-    protected override IoResult Receive(Span<byte> buffer)
+    // Readiness: every operation is tried at once and never submitted (no Pending).
+    protected override IoStart StartReceive(Memory<byte> buffer, out IoResult result)
     {
-        int received = Socket.Receive(buffer, SocketFlags.None, out SocketError error);
-        return new IoResult(received, error);
+        int received = Socket.Receive(buffer.Span, SocketFlags.None, out SocketError error);
+        result = new IoResult(received, error);
+        return error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
     }
 
-    protected override IoResult Send(in ReadOnlySequence<byte> buffer)
+    protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
     {
         try
         {
-            return SendGathered(buffer);
+            result = SendGathered(buffer);
         }
         catch (ObjectDisposedException)
         {
             // Closed by the reactor while a thread-pool thread was sending. The Socket's handle keeps the fd safe
             // (its Dispose waits for a send in progress, a non-blocking one, so briefly).
-            return IoResult.Failed(SocketError.OperationAborted);
+            result = IoResult.Failed(SocketError.OperationAborted);
         }
+        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
     }
 
     private IoResult SendGathered(in ReadOnlySequence<byte> buffer)

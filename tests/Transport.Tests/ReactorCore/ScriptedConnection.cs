@@ -119,7 +119,19 @@ internal sealed class ScriptedConnection : ReactorConnection
         Watched = WaitingForSocket;
     }
 
-    protected override IoResult Receive(Span<byte> buffer)
+    protected override IoStart StartReceive(Memory<byte> buffer, out IoResult result)
+    {
+        result = Receive(buffer.Span);
+        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+    }
+
+    protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
+    {
+        result = Send(buffer);
+        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+    }
+
+    private IoResult Receive(Span<byte> buffer)
     {
         Interlocked.Increment(ref _receiveCalls);
         lock (_lock)
@@ -143,7 +155,7 @@ internal sealed class ScriptedConnection : ReactorConnection
         }
     }
 
-    protected override IoResult Send(in ReadOnlySequence<byte> buffer)
+    private IoResult Send(in ReadOnlySequence<byte> buffer)
     {
         var call = new SendCall(buffer.Length, _reactor.IsCurrentThread, Thread.CurrentThread.IsThreadPoolThread);
         ManualResetEventSlim? gate = SendGate;

@@ -14,8 +14,9 @@ internal sealed class ScriptedReactor : ReactorLoop
     private readonly SemaphoreSlim _wakeSignal = new(0);
     private int _wakes;
 
-    public ScriptedReactor(Microsoft.Extensions.Logging.ILogger? logger = null, TimeSpan spinDuration = default)
-        : base("scripted-reactor", ReactorMemoryPool.Create(null), logger ?? NullLogger.Instance, spinDuration)
+    public ScriptedReactor(Microsoft.Extensions.Logging.ILogger? logger = null, TimeSpan spinDuration = default,
+        Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>? memoryPoolFactory = null)
+        : base("scripted-reactor", ReactorMemoryPool.Create(memoryPoolFactory), logger ?? NullLogger.Instance, spinDuration)
     {
         Start();
     }
