@@ -30,6 +30,8 @@ internal static class CoreVersionCheck
         }
     }
 
+    // The informational version, with the commit the SDK appends: two builds of one version from different commits
+    // may differ in exactly the internals this guards.
     private static string? VersionOf(Assembly assembly) =>
         assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? assembly.GetName().Version?.ToString();
 }

@@ -54,7 +54,17 @@ public sealed class SelectTransportFactory : IConnectionListenerFactory, IConnec
             throw new NotSupportedException(
                 $"The select transport binds IP, Unix domain socket and file handle endpoints, not {endpoint.GetType().Name} '{endpoint}'. Kestrel picks another registered transport for such endpoints.");
         }
-        var socket = new SelectAcceptor(SelectListenSocket.Bind(endpoint, _transport.Listen), _transport.Settings);
-        return await ReactorConnectionListener<Socket>.StartAsync(socket, _transport).ConfigureAwait(false);
+        Socket listening = SelectListenSocket.Bind(endpoint, _transport.Listen);
+        SelectAcceptor acceptor;
+        try
+        {
+            acceptor = new SelectAcceptor(listening, _transport.Settings);
+        }
+        catch
+        {
+            listening.Dispose();
+            throw;
+        }
+        return await ReactorConnectionListener<Socket>.StartAsync(acceptor, _transport).ConfigureAwait(false);
     }
 }

@@ -75,8 +75,10 @@ internal abstract partial class ReactorConnection
 
     /// <summary>
     /// Asks the receive in flight to end early (the application is behind, or the input ends): its completion still
-    /// comes, through <see cref="OnReceiveCompleted"/>, with <see cref="SocketError.OperationAborted"/> or with
-    /// whatever it had already received. Reactor thread only; only called while an operation is in flight.
+    /// comes, later, through <see cref="OnReceiveCompleted"/>: with <see cref="SocketError.OperationAborted"/>, or
+    /// with the bytes it had received already (never 0 bytes for a cancelled receive: 0 means the peer's FIN).
+    /// Reactor thread only; only called while an operation is in flight. Never completes inline: completions reach
+    /// the core from the reactor's own loop, after this returns.
     /// </summary>
     protected virtual void CancelReceive()
     {
@@ -103,7 +105,8 @@ internal abstract partial class ReactorConnection
 
     /// <summary>
     /// Phase one of closing: shuts the socket abortively (RST) or both ways (FIN), unregisters it and asks the
-    /// operations in flight to end (their completions still come, and end phase two). Reactor thread only, once.
+    /// operations in flight to end (their completions still come, from the reactor's loop after this returns, never
+    /// inline, and end phase two). Reactor thread only, once.
     /// The descriptor itself may be released only when no operation and no thread-pool send can reach it any more.
     /// </summary>
     protected abstract void CloseSocket(bool reset);

@@ -178,9 +178,12 @@ internal abstract partial class ReactorConnection
                 // Flushed once the application catches up (OnFlushCompleted).
                 _inputWriter.Write(bytes);
                 return;
-            default:
-                // Cancelling: the input is ending, and what came after that is dropped.
+            case ReceiveState.Cancelling:
+            case ReceiveState.Completed:
+                // The input is ending or ended: what came after that is dropped.
                 return;
+            default:
+                throw new InvalidOperationException($"Bytes were delivered with no receive in flight (receive side {_receiveState}).");
         }
     }
 
@@ -311,15 +314,20 @@ internal abstract partial class ReactorConnection
             return;
         }
         // What a delivering operation wrote while paused is still unflushed.
-        if (_inputWriter.UnflushedBytes > 0 && !FlushInput())
+        if (_inputWriter.UnflushedBytes > 0)
         {
-            if (!IsInputEnding)
+            bool flushed = FlushInput();
+            if (IsInputEnding)
+            {
+                return; // the application completed the input meanwhile
+            }
+            if (!flushed)
             {
                 TransportLog.ConnectionPause(_logger, this);
                 _reactor.Counters.OnReceivePause();
                 _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
+                return;
             }
-            return;
         }
         switch (paused)
         {
@@ -358,6 +366,11 @@ internal abstract partial class ReactorConnection
                 return;
             case ReceiveState.Submitted:
             case ReceiveState.Pausing:
+                if (_receiveState == ReceiveState.Pausing)
+                {
+                    // Its continuation then runs now and finds the input ending, instead of whenever the application reads.
+                    _inputWriter.CancelPendingFlush();
+                }
                 _receiveEndReason = error;
                 MoveTo(ReceiveState.Cancelling);
                 if (!_socketClosed)

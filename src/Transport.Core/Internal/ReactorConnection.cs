@@ -170,11 +170,14 @@ internal abstract partial class ReactorConnection : ConnectionContext,
     // Life cycle (reactor thread only)
     // -------------------------------------------------------------------------------------------------------
 
-    /// <summary>Fails the connection after an unexpected exception in one of its handlers.</summary>
-    /// <returns>Whether this closed it: false when it was not started yet or was closed already.</returns>
+    /// <summary>
+    /// Fails the connection after an unexpected exception in one of its handlers: closes it if it is open, and ends
+    /// both directions either way (a handler that threw after the close may have left a side unfinished).
+    /// </summary>
+    /// <returns>False when the connection was not started yet, so there was nothing to fail.</returns>
     internal bool Fail(Exception ex)
     {
-        if (!_started || _socketClosed)
+        if (!_started)
         {
             return false;
         }

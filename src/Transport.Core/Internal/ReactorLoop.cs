@@ -335,7 +335,8 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
             }
             catch (Exception ex)
             {
-                OnHandlerError(item.State as ReactorConnection, ex);
+                // Posted by a connection, or a pipe continuation of one (a delegate on the connection).
+                OnHandlerError(item.State as ReactorConnection ?? (item.State as Delegate)?.Target as ReactorConnection, ex);
             }
         }
     }

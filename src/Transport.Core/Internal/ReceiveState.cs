@@ -49,7 +49,7 @@ internal enum ReceiveState
 
     /// <summary>
     /// The application fell behind while a delivering receive was in flight: the core asked it to stop; what it
-    /// still delivers is written to the pipe, and its last completion moves the side to <see cref="Paused"/>.
+    /// still delivers is written to the pipe, and its last completion moves the side to <see cref="PausedReadable"/>.
     /// </summary>
     Pausing,
 

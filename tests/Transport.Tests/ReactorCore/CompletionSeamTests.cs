@@ -172,6 +172,25 @@ public sealed class CompletionSeamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Deliver_ApplicationCompletesInputWhilePausing_TheStoppedOperationsEndCompletesTheSide()
+    {
+        var connection = await ConnectAsync(delivers: true, maxReadBufferSize: 64);
+        await connection.DeliverAsync(new byte[64]).WithTimeout();
+        Assert.Equal(ReceiveState.Pausing, await OnReactor(() => connection.ReceiveSide));
+
+        // The application gives up on its input without reading: the pending flush ends, and with it the input.
+        await connection.Transport.Input.CompleteAsync().WithTimeout();
+        await _reactor.IterationAsync().WithTimeout();
+        Assert.Equal(ReceiveState.Cancelling, await OnReactor(() => connection.ReceiveSide));
+        await connection.DeliverAsync("dropped"u8.ToArray()).WithTimeout();
+        await connection.FailReceiveAsync(SocketError.OperationAborted).WithTimeout();
+
+        Assert.Equal(ReceiveState.Completed, await OnReactor(() => connection.ReceiveSide));
+        Assert.Equal(2, connection.RingBuffersReturned);
+        Assert.Equal(0, connection.ContractViolations);
+    }
+
+    [Fact]
     public async Task Send_SubmittedOnTheReactor_SegmentsStayInThePipeUntilTheCompletion()
     {
         var connection = await ConnectAsync();
