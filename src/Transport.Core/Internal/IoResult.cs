@@ -14,6 +14,12 @@ internal readonly struct IoResult(long bytes, SocketError error)
 
     public bool IsSuccess => Error == SocketError.Success;
 
+    /// <summary>
+    /// How a readiness backend answers the start of an operation with this outcome: <see cref="IoStart.WouldBlock"/>
+    /// when the socket would block (a send's partial count included), else <see cref="IoStart.Completed"/>.
+    /// </summary>
+    public IoStart AnswerNow => Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+
     public static IoResult Done(long bytes) => new(bytes, SocketError.Success);
 
     public static IoResult Failed(SocketError error) => new(0, error);

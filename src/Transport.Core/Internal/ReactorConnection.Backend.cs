@@ -12,6 +12,7 @@ internal enum IoStart
     /// <summary>
     /// A readiness backend could not go on now (EAGAIN) and holds nothing: it reports readiness
     /// (<c>OnReadable</c>, <c>OnWritable</c>) and the core starts again. For a send, the result says how much was taken.
+    /// A readiness backend answers with <see cref="IoResult.AnswerNow"/> of the call's outcome.
     /// </summary>
     WouldBlock,
 

@@ -206,17 +206,9 @@ internal abstract partial class ReactorConnection
                 EndInput(_receiveEndReason);
                 return;
             case ReceiveState.Pausing:
+                // The stop asked for while the application is behind took effect: receive again once it catches up.
                 MoveTo(ReceiveState.PausedReadable);
-                if (!result.IsSuccess && result.Error is not (SocketError.OperationAborted or SocketError.Interrupted))
-                {
-                    CompleteReceive(CreateSocketError(result.Error));
-                }
-                else if (result.IsSuccess && result.Bytes == 0)
-                {
-                    TransportLog.ConnectionReadFin(_logger, this);
-                    CompleteReceive(null);
-                }
-                return;
+                break;
             case ReceiveState.Submitted:
                 MoveTo(ReceiveState.WaitingForData);
                 break;
@@ -224,15 +216,16 @@ internal abstract partial class ReactorConnection
                 throw new InvalidOperationException($"A receive completed with none in flight (receive side {_receiveState}).");
         }
 
+        bool paused = _receiveState == ReceiveState.PausedReadable;
         if (!result.IsSuccess)
         {
-            if (result.Error is SocketError.OperationAborted or SocketError.Interrupted)
-            {
-                ReceiveUntilBlocked(); // a stop that is no longer wanted (the application caught up): go on
-            }
-            else
+            if (result.Error is not (SocketError.OperationAborted or SocketError.Interrupted))
             {
                 CompleteReceive(CreateSocketError(result.Error));
+            }
+            else if (!paused)
+            {
+                ReceiveUntilBlocked(); // a stop that is no longer wanted (the application caught up): go on
             }
             return;
         }
@@ -240,6 +233,10 @@ internal abstract partial class ReactorConnection
         {
             TransportLog.ConnectionReadFin(_logger, this);
             CompleteReceive(null);
+            return;
+        }
+        if (paused)
+        {
             return;
         }
         if (!DeliversReceivedBytes)
@@ -268,6 +265,12 @@ internal abstract partial class ReactorConnection
     private void Pause(ReceiveState state)
     {
         MoveTo(state);
+        WaitForFlush();
+    }
+
+    /// <summary>Resumes in <see cref="OnFlushCompleted"/> once the pending input flush completes.</summary>
+    private void WaitForFlush()
+    {
         TransportLog.ConnectionPause(_logger, this);
         _reactor.Counters.OnReceivePause();
         _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
@@ -323,9 +326,7 @@ internal abstract partial class ReactorConnection
             }
             if (!flushed)
             {
-                TransportLog.ConnectionPause(_logger, this);
-                _reactor.Counters.OnReceivePause();
-                _flushAwaiter.UnsafeOnCompleted(_onFlushCompleted);
+                WaitForFlush(); // still paused, in the same state
                 return;
             }
         }

@@ -56,7 +56,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
     {
         SocketError error = SocketApi.Receive(_fd, buffer.Span, out int received);
         result = new IoResult(received, error);
-        return error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+        return result.AnswerNow;
     }
 
     protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
@@ -77,7 +77,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
                 CloseFileDescriptor();
             }
         }
-        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+        return result.AnswerNow;
     }
 
     private IoResult SendGathered(in ReadOnlySequence<byte> buffer)

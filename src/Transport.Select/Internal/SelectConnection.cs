@@ -56,7 +56,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
     {
         int received = Socket.Receive(buffer.Span, SocketFlags.None, out SocketError error);
         result = new IoResult(received, error);
-        return error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+        return result.AnswerNow;
     }
 
     protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
@@ -71,7 +71,7 @@ internal sealed class SelectConnection : ReactorConnection, ISelectHandler
             // (its Dispose waits for a send in progress, a non-blocking one, so briefly).
             result = IoResult.Failed(SocketError.OperationAborted);
         }
-        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+        return result.AnswerNow;
     }
 
     private IoResult SendGathered(in ReadOnlySequence<byte> buffer)

@@ -122,13 +122,13 @@ internal sealed class ScriptedConnection : ReactorConnection
     protected override IoStart StartReceive(Memory<byte> buffer, out IoResult result)
     {
         result = Receive(buffer.Span);
-        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+        return result.AnswerNow;
     }
 
     protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
     {
         result = Send(buffer);
-        return result.Error == SocketError.WouldBlock ? IoStart.WouldBlock : IoStart.Completed;
+        return result.AnswerNow;
     }
 
     private IoResult Receive(Span<byte> buffer)
