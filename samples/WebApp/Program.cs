@@ -2,7 +2,7 @@
 // other ways (bulk data, WebSockets, h2c, TLS, a Unix domain socket, raw TCP). Switches and one client for each:
 //
 //   dotnet run --project samples/WebApp -c Release                      # epoll on http://127.0.0.1:5000
-//   --transport epoll|select|default|sockets                            # TRANSPORT=sockets works too
+//   --transport epoll|iouring|select|default|sockets                    # TRANSPORT=sockets works too
 //   --unsafe-prefer-inline-scheduling true                              # handlers on the I/O threads (default false)
 //   --urls http://127.0.0.1:8080      curl http://127.0.0.1:8080/plaintext                  (HTTP/1.1)
 //   --unix-socket /tmp/webapp.sock    curl --unix-socket /tmp/webapp.sock http://localhost/plaintext

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using Reactors.AspNetCore.Server.Kestrel.Transport;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.IoUring;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 
 namespace WebApp;
@@ -29,6 +30,9 @@ internal sealed record TransportChoice(string Name, Action<IWebHostBuilder, Samp
     [
         // The reactor transports bind IP endpoints and Unix domain sockets alike; off Linux, epoll binds nothing.
         new("epoll", static (webHost, options) => webHost.UseEpollTransport(o => Configure(o, options)), IsReactor: true, static _ =>
+            !EpollTransportFactory.IsSupported ? "it is not supported on this platform" : null),
+        // io_uring, or epoll where io_uring is unavailable (the transport logs which, and why).
+        new("iouring", static (webHost, options) => webHost.UseIoUringTransport(o => Configure(o, options)), IsReactor: true, static _ =>
             !EpollTransportFactory.IsSupported ? "it is not supported on this platform" : null),
         new("select", static (webHost, options) => webHost.UseSelectTransport(o => Configure(o, options)), IsReactor: true, static _ => null),
         // The best multiplexer of this platform: epoll on Linux, select elsewhere (the options both share).

@@ -148,6 +148,14 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     protected abstract void DisposeBackend();
 
     /// <summary>
+    /// Runs first on the reactor's own thread, before any wait: for a backend whose kernel object belongs to the
+    /// thread that uses it (an io_uring ring set up for a single issuer).
+    /// </summary>
+    protected virtual void OnThreadStarted()
+    {
+    }
+
+    /// <summary>
     /// Connections started and not yet completed on this reactor. Changed by the reactor thread only; read by the
     /// meter from its own thread too (an int is never torn, and a moment-old count is all a gauge promises).
     /// </summary>
@@ -179,6 +187,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
         _threadId = Environment.CurrentManagedThreadId;
         try
         {
+            OnThreadStarted();
             while (true)
             {
                 int events;

@@ -5,153 +5,30 @@ using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 
-/// <summary>A descriptor accept4 returned, with its peer's address; no connection owns it yet.</summary>
-internal readonly record struct AcceptedFd(int Fd, EndPoint? RemoteEndPoint);
-
 /// <summary>
-/// The epoll side of a listener (<see cref="IListenSocket{TAccepted}"/>): the listening fd registered edge-triggered
-/// with the accept reactor, accept4, and the <see cref="EpollConnection"/> made from each accepted fd. The accept
-/// loop, its back-off and the fd reserve are the core's (<see cref="ReactorConnectionListener{TAccepted}"/>).
+/// The epoll side of a listener: the listening fd registered edge-triggered with the accept reactor, and an
+/// <see cref="EpollConnection"/> made from each accepted fd.
 /// </summary>
-internal sealed class EpollAcceptor(EpollListenSocket listenSocket, ConnectionSettings settings) : IListenSocket<AcceptedFd>, IEpollHandler
+internal sealed class EpollAcceptor(EpollListenSocket listenSocket, ConnectionSettings settings)
+    : AcceptedFdListenSocket(listenSocket, settings), IEpollHandler
 {
-    private readonly FileDescriptorHandle _handle = listenSocket.Handle;
     private EpollReactor? _reactor;
     private Action? _connectionsWaiting;
     private ulong _token;
-    // Accept loop only: whether accepted sockets come with TCP_NODELAY from the listening socket.
-    private NoDelaySource _noDelay;
 
-    private enum NoDelaySource
-    {
-        NotYetChecked,
-        Inherited,
-        SetPerConnection,
-    }
-
-    public EndPoint EndPoint => listenSocket.EndPoint;
-
-    public SocketError Register(ReactorLoop reactor, Action connectionsWaiting)
+    public override SocketError Register(ReactorLoop reactor, Action connectionsWaiting)
     {
         _reactor = (EpollReactor)reactor;
         _connectionsWaiting = connectionsWaiting;
-        return _reactor.Register(_handle.DangerousGetFd(), EpollApi.In, this, out _token);
+        return _reactor.Register(ListenFd, EpollApi.In, this, out _token);
     }
 
     // Edge-triggered: one report per burst of clients, which the accept loop drains itself.
     void IEpollHandler.OnEpollEvents(int events) => _connectionsWaiting?.Invoke();
 
-    // Registered edge-triggered, for good: every arrival is reported, waiting or not.
-    public void WatchForConnections()
-    {
-    }
+    protected override ReactorConnection CreateConnection(int fd, ReactorLoop reactor, ConnectionSettings settings, EndPoint? localEndPoint,
+        EndPoint? remoteEndPoint) =>
+        new EpollConnection(fd, (EpollReactor)reactor, settings, localEndPoint, remoteEndPoint);
 
-    public SocketError TryAccept(out AcceptedFd accepted, out int fd)
-    {
-        SocketError error = Accept(out fd, out EndPoint? remoteEndPoint);
-        accepted = new AcceptedFd(fd, remoteEndPoint);
-        return error;
-    }
-
-    public ReactorConnection CreateConnection(AcceptedFd accepted, ReactorLoop reactor)
-    {
-        if (settings.NoDelay && listenSocket.IsIP)
-        {
-            ApplyNoDelay(accepted.Fd);
-        }
-        EndPoint? localEndPoint = listenSocket.AcceptedLocalEndPoint() ?? SocketApi.GetLocalEndPoint(accepted.Fd);
-        return new EpollConnection(accepted.Fd, (EpollReactor)reactor, settings, localEndPoint, accepted.RemoteEndPoint);
-    }
-
-    public void CloseUnowned(AcceptedFd accepted) => _ = SocketApi.Close(accepted.Fd);
-
-    public void Close()
-    {
-        _reactor?.Unregister(_handle.DangerousGetFd(), _token);
-        listenSocket.Close();
-    }
-
-    /// <summary>
-    /// TCP_NODELAY on an accepted socket. Linux copies it from the listening socket, on which the transport sets
-    /// it when it binds; the first connection shows whether that holds here (an inherited listener, from systemd
-    /// say, is never changed and may lack it), and only where it does not is it set on every connection.
-    /// </summary>
-    private void ApplyNoDelay(int fd)
-    {
-        if (_noDelay == NoDelaySource.NotYetChecked)
-        {
-            _noDelay = SocketApi.GetNoDelay(fd, out bool inherited) == SocketError.Success && inherited
-                ? NoDelaySource.Inherited
-                : NoDelaySource.SetPerConnection;
-        }
-        if (_noDelay == NoDelaySource.SetPerConnection)
-        {
-            _ = SocketApi.SetNoDelay(fd);
-        }
-    }
-
-    bool IListenBacklog.TryRead(out int queued, out int limit)
-    {
-        queued = limit = 0;
-        if (!listenSocket.IsIP)
-        {
-            return false; // a Unix socket has no tcp_info; its clients see EAGAIN when its backlog is full
-        }
-        Span<byte> info = stackalloc byte[TcpListenQueue.InfoLength];
-        bool added = false;
-        try
-        {
-            // Held, as for accept: an unbind closing the socket meanwhile must not let this reach a reused fd.
-            _handle.DangerousAddRef(ref added);
-            return SocketApi.GetTcpInfo(_handle.DangerousGetFd(), info, out int length) == SocketError.Success
-                && TcpListenQueue.TryParse(info[..length], out queued, out limit);
-        }
-        catch (ObjectDisposedException)
-        {
-            return false;
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
-    }
-
-    bool IListenBacklog.TryRefuseOne()
-    {
-        // The accepted fd lives for two syscalls, within the reserve it was kept for.
-        if (Accept(out int fd, out _) != SocketError.Success)
-        {
-            return false;
-        }
-        _ = SocketApi.SetAbortiveClose(fd);
-        _ = SocketApi.Close(fd);
-        return true;
-    }
-
-    private SocketError Accept(out int fd, out EndPoint? remoteEndPoint)
-    {
-        bool added = false;
-        try
-        {
-            // Held for the call: an unbind closing the socket meanwhile must not let accept reach a reused fd.
-            _handle.DangerousAddRef(ref added);
-            return SocketApi.Accept(_handle.DangerousGetFd(), out fd, out remoteEndPoint);
-        }
-        catch (ObjectDisposedException)
-        {
-            fd = -1;
-            remoteEndPoint = null;
-            return SocketError.OperationAborted;
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
-    }
+    protected override void Unregister() => _reactor?.Unregister(ListenFd, _token);
 }

@@ -10,13 +10,6 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// <summary>A connection on a raw non-blocking fd, owned by one <see cref="EpollReactor"/>.</summary>
 internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
 {
-    // iovecs per sendmsg. 64 blocks of 4 KiB exceed a typical socket send buffer, so more would rarely be taken.
-    public const int MaxIoVectors = 64;
-
-    // Scratch for pinning the segments of one gathered send, per thread: the reactor and thread-pool threads send.
-    [ThreadStatic]
-    private static MemoryHandle[]? t_sendPins;
-
     private readonly int _fd;
     private readonly EpollReactor _reactor;
     private readonly FileDescriptorBudget _fileDescriptors;
@@ -68,7 +61,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         }
         try
         {
-            result = SendGathered(buffer);
+            result = GatheredSend.Send(_fd, buffer);
         }
         finally
         {
@@ -78,61 +71,6 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
             }
         }
         return result.AnswerNow;
-    }
-
-    private IoResult SendGathered(in ReadOnlySequence<byte> buffer)
-    {
-        iovec* vectors = stackalloc iovec[MaxIoVectors];
-        MemoryHandle[] pins = t_sendPins ??= new MemoryHandle[MaxIoVectors];
-        SequencePosition position = buffer.Start;
-        long total = 0;
-
-        while (true)
-        {
-            int count = 0;
-            long batchLength = 0;
-            while (count < MaxIoVectors && buffer.TryGet(ref position, out ReadOnlyMemory<byte> segment))
-            {
-                if (segment.IsEmpty)
-                {
-                    continue;
-                }
-                pins[count] = segment.Pin();
-                vectors[count].iov_base = pins[count].Pointer;
-                vectors[count].iov_len = (size_t)segment.Length;
-                batchLength += segment.Length;
-                count++;
-            }
-            if (count == 0)
-            {
-                return IoResult.Done(total);
-            }
-
-            SocketError error;
-            long sent;
-            do
-            {
-                error = SocketApi.SendMessage(_fd, vectors, count, out sent);
-            }
-            while (error == SocketError.Interrupted);
-
-            for (int i = 0; i < count; i++)
-            {
-                pins[i].Dispose();
-                pins[i] = default;
-            }
-
-            if (error != SocketError.Success)
-            {
-                return new IoResult(total, error);
-            }
-            total += sent;
-            if (sent < batchLength)
-            {
-                // The socket buffer is full; another call now would only return EAGAIN.
-                return new IoResult(total, SocketError.WouldBlock);
-            }
-        }
     }
 
     private void CloseFileDescriptor()

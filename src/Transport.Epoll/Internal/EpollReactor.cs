@@ -21,11 +21,7 @@ internal sealed unsafe class EpollReactor : ReactorLoop
     private readonly int _epollFd;
     private readonly int _eventFd;
     private readonly void* _events;
-    private IEpollHandler?[] _handlers = new IEpollHandler?[64];
-    private uint[] _generations = new uint[64];
-    private int[] _freeSlots = new int[64];
-    private int _freeSlotCount;
-    private int _slotsInUse;
+    private readonly HandlerTable<IEpollHandler> _handlers = new();
 
     private EpollReactor(string name, MemoryPool<byte> memoryPool, ILogger logger, TimeSpan spinDuration, int epollFd, int eventFd)
         : base(name, memoryPool, logger, spinDuration)
@@ -63,24 +59,14 @@ internal sealed unsafe class EpollReactor : ReactorLoop
     /// <summary>Registers <paramref name="fd"/> edge-triggered for <paramref name="events"/>. Reactor thread only.</summary>
     public SocketError Register(int fd, int events, IEpollHandler handler, out ulong token)
     {
-        int slot = _freeSlotCount > 0 ? _freeSlots[--_freeSlotCount] : _slotsInUse++;
-        if (slot == _handlers.Length)
-        {
-            Array.Resize(ref _handlers, slot * 2);
-            Array.Resize(ref _generations, slot * 2);
-            Array.Resize(ref _freeSlots, slot * 2);
-        }
-        uint generation = ++_generations[slot];
-        token = ((ulong)generation << 32) | (uint)slot;
+        token = _handlers.Add(handler);
         SocketError error = EpollApi.Add(_epollFd, fd, events | EpollApi.EdgeTriggered, token);
         if (error != SocketError.Success)
         {
-            _freeSlots[_freeSlotCount++] = slot;
+            _handlers.Remove(token);
             token = 0;
-            return error;
         }
-        _handlers[slot] = handler;
-        return SocketError.Success;
+        return error;
     }
 
     /// <summary>
@@ -89,7 +75,7 @@ internal sealed unsafe class EpollReactor : ReactorLoop
     /// </summary>
     public void Unregister(int fd, ulong token)
     {
-        if (ReleaseSlot(token))
+        if (_handlers.Remove(token))
         {
             _ = EpollApi.Remove(_epollFd, fd);
         }
@@ -104,20 +90,7 @@ internal sealed unsafe class EpollReactor : ReactorLoop
     /// the fd, or a forked child's copy lives until its exec) events may still come, with a token whose
     /// generation is gone, and are dropped.
     /// </remarks>
-    public void Forget(ulong token) => ReleaseSlot(token);
-
-    private bool ReleaseSlot(ulong token)
-    {
-        int slot = (int)(uint)token;
-        if (token == 0 || _generations[slot] != (uint)(token >> 32) || _handlers[slot] is null)
-        {
-            return false;
-        }
-        _handlers[slot] = null;
-        _generations[slot]++;
-        _freeSlots[_freeSlotCount++] = slot;
-        return true;
-    }
+    public void Forget(ulong token) => _handlers.Remove(token);
 
     protected override int WaitAndDispatch(int timeoutMilliseconds)
     {
@@ -139,9 +112,8 @@ internal sealed unsafe class EpollReactor : ReactorLoop
                 _ = EpollApi.DrainEventFd(_eventFd);
                 continue;
             }
-            int slot = (int)(uint)token;
-            IEpollHandler? handler = _handlers[slot];
-            if (handler is null || _generations[slot] != (uint)(token >> 32))
+            IEpollHandler? handler = _handlers.Find(token);
+            if (handler is null)
             {
                 continue; // closed earlier in this batch
             }
