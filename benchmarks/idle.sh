@@ -27,7 +27,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-TRANSPORTS="${TRANSPORTS:-epoll select select:4 sockets}"
+TRANSPORTS="${TRANSPORTS:-epoll iouring select select:4 sockets}"
 IDLE="${IDLE:-0 100 1000 3000 5000 10000}"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-25}"
@@ -42,8 +42,8 @@ die() { echo "idle.sh: $*" >&2; exit 1; }
 say() { echo "$*"; }
 
 for t in $TRANSPORTS; do
-  [[ "$t" =~ ^(epoll|select|default|sockets)(:[1-9][0-9]*)?$ ]] ||
-    die "unknown transport '$t' in TRANSPORTS: use epoll, select, default or sockets, optionally with :N reactors (e.g. select:4)"
+  [[ "$t" =~ ^(epoll|iouring|select|default|sockets)(:[1-9][0-9]*)?$ ]] ||
+    die "unknown transport '$t' in TRANSPORTS: use epoll, iouring, select, default or sockets, optionally with :N reactors (e.g. select:4)"
   [[ "$t" != sockets:* ]] || die "'$t' in TRANSPORTS: Kestrel's Sockets transport has no reactors; write sockets alone"
 done
 for n in $IDLE; do [[ "$n" =~ ^[0-9]+$ ]] || die "IDLE takes whole numbers, got '$n'"; done

@@ -19,9 +19,11 @@
 #   ROUNDS=2 WARMUP=3 DURATION=2 benchmarks/run.sh          # smoke test of the script (numbers meaningless)
 #
 # Environment variables (default):
-#   TRANSPORTS="epoll sockets"  transport specs: a sample --transport value (epoll, select, default, sockets),
+#   TRANSPORTS="epoll sockets"  transport specs: a sample --transport value (epoll, iouring, select, default, sockets),
 #                               optionally with ":inline" (adds --unsafe-prefer-inline-scheduling true) and, for
-#                               the reactor transports, ":nospin" (adds --reactor-spin-microseconds 0).
+#                               the reactor transports, ":nospin" (adds --reactor-spin-microseconds 0); or c-epoll,
+#                               the reference for the physical limit: benchmarks/reference/epoll-server.c, a minimal
+#                               C server on epoll (one thread per server CPU), built with gcc.
 #                               Repeats are allowed. Ratios are the first spec / each other one.
 #   POINTS="c1 c16 c64 c256 p256 json256 close16 close64"   load points, in this order (see POINT_SHAPE below)
 #   ROUNDS=8                    rounds; each starts every transport's server afresh and measures it at every point
@@ -67,7 +69,7 @@ BUILD="${BUILD:-1}"
 RESULTS_DIR="${RESULTS_DIR:-$SCRIPT_DIR/results}"
 
 # The sample's --transport values; the sample itself rejects others, but a typo should fail before the build.
-KNOWN_TRANSPORTS="epoll select default sockets"
+KNOWN_TRANSPORTS="epoll iouring select default sockets c-epoll"
 
 # The load points: connections, request path, requests per write (above 1 = pipelined with pipeline.lua), and
 # whether every request asks for "Connection: close" (a new connection per request: short-lived clients, health
@@ -146,6 +148,7 @@ parse_transports() {
     [[ " $KNOWN_TRANSPORTS " == *" $base "* ]] ||
       die "TRANSPORTS: unknown transport '$base' in '$spec'; use one of: $KNOWN_TRANSPORTS, optionally with :inline (e.g. epoll:inline)"
     INLINE[i]=0 NOSPIN[i]=0
+    [[ "$base" != c-epoll || ${#suffixes[@]} -eq 0 ]] || die "TRANSPORTS: '$spec': the C reference server takes no suffixes"
     for suffix in "${suffixes[@]}"; do
       case "$suffix" in
         inline) INLINE[i]=1 ;;
@@ -278,6 +281,14 @@ ensure_tools() {
   command -v wrk >/dev/null || die "wrk is still missing after apt-get install"
   command -v gnuplot >/dev/null || die "gnuplot is still missing after apt-get install"
   if ((PERF)); then command -v perf >/dev/null || die "perf is still missing after apt-get install linux-perf"; fi
+}
+
+# The C reference server, when a spec asks for it: built afresh into the results' temporary folder.
+build_reference() {
+  [[ " ${BASES[*]} " == *" c-epoll "* ]] || return 0
+  command -v gcc >/dev/null || die "TRANSPORTS has c-epoll but gcc is missing (Debian: apt-get install gcc libc6-dev)"
+  C_SERVER="$TMP_DIR/epoll-server"
+  gcc -O2 -Wall -o "$C_SERVER" "$SCRIPT_DIR/reference/epoll-server.c" -lpthread || die "building benchmarks/reference/epoll-server.c failed"
 }
 
 build_sample() {
@@ -439,6 +450,11 @@ start_server() {
   local -a args
   port_is_open "${PORTS[$i]}" && die "something already listens on 127.0.0.1:${PORTS[$i]}; stop it or set PORT (the servers use PORT..PORT+$((${#SPECS[@]} - 1)))"
   SERVER_LOGS[i]="$OUT_DIR/server-${LABELS[$i]//[^A-Za-z0-9._-]/.}-$( ((round > 0)) && echo "r$round" || echo perf).log"
+  if [[ "${BASES[$i]}" == c-epoll ]]; then
+    taskset -c "$SERVER_CPU" "$C_SERVER" "${PORTS[$i]}" "$(cpu_count "$SERVER_CPU")" >"${SERVER_LOGS[$i]}" 2>&1 &
+    SERVER_PIDS[i]=$!
+    return 0
+  fi
   args=(--transport "${BASES[$i]}" --urls "http://127.0.0.1:${PORTS[$i]}")
   # Explicit false too, so no configuration source (appsettings, environment) can turn it on unasked.
   if ((INLINE[i])); then args+=(--unsafe-prefer-inline-scheduling true); else args+=(--unsafe-prefer-inline-scheduling false); fi
@@ -465,6 +481,10 @@ wait_until_ready() {
     ensure_alive "$i" "during start-up"
     if curl -sS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
       if grep -q "$base transport serves" "$log"; then
+        if [[ "$base" == iouring ]] && ! grep -q "Serving through io_uring" "$log"; then
+          grep -A1 "IoUring" "$log" >&2 || true
+          die "${LABELS[$i]}: the io_uring transport serves through its epoll fallback here (its warning is above); the comparison would be meaningless"
+        fi
         if ((INLINE[i])) && ! grep -q "Inline scheduling is on for $base" "$log"; then
           die "${LABELS[$i]}: the server does not log 'Inline scheduling is on for $base'; is the sample older than --unsafe-prefer-inline-scheduling? ($log)"
         fi
@@ -942,6 +962,7 @@ main() {
   build_sample
   CLK_TCK="$(getconf CLK_TCK)"
   TMP_DIR="$(mktemp -d)"
+  build_reference
   open_results
   prepare_perf
   report_header

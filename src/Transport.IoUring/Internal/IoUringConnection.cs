@@ -149,6 +149,14 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
         {
             return;
         }
+        if (result > 0)
+        {
+            IoUringEvents.OnReceiveEndedEarly();
+        }
+        else if (result == -Errno.ENOBUFS)
+        {
+            IoUringEvents.OnReceiveOutOfBuffers();
+        }
         OnReceiveCompleted(result switch
         {
             // A multishot receive may end after delivering (the kernel decides, e.g. when completions back up):
@@ -169,6 +177,10 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
             throw new InvalidOperationException("A send completion came for a connection with no send in flight.");
         }
         _sending = null;
+        if (result >= 0 && result < send.Length)
+        {
+            IoUringEvents.OnShortSend();
+        }
         _reactor.ReturnSend(send);
         OnSendCompleted(result switch
         {

@@ -212,6 +212,7 @@ internal sealed unsafe class IoUringReactor : ReactorLoop
         // Completions the queue had no room for wait in the kernel (FEAT_NODROP); entering again brings them in.
         for (int round = 0; round < 16 && _ring.CompletionsOverflowed; round++)
         {
+            IoUringEvents.OnCompletionOverflow();
             _ = _ring.Enter(0, IoUringAbi.EnterGetEvents, null);
             count += DispatchCompletions();
         }
@@ -249,6 +250,7 @@ internal sealed unsafe class IoUringReactor : ReactorLoop
             if (handler is null)
             {
                 // Its handler has gone: only a buffer it carries still needs a home.
+                IoUringEvents.OnCompletionAfterRelease();
                 if ((completion.Flags & IoUringAbi.CqeBuffer) != 0)
                 {
                     _buffers.Return((ushort)(completion.Flags >> IoUringAbi.CqeBufferShift));

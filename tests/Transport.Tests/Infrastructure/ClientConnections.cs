@@ -14,7 +14,8 @@ internal static class ClientConnections
     /// A connected socket: TCP with Nagle off for an IP or DNS endpoint, a stream socket for a Unix domain socket.
     /// Bounded by <paramref name="timeout"/> (the suite's default when null) and <paramref name="cancellationToken"/>.
     /// </summary>
-    public static async Task<Socket> ConnectSocketAsync(EndPoint endPoint, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public static async Task<Socket> ConnectSocketAsync(EndPoint endPoint, TimeSpan? timeout = null, Action<Socket>? beforeConnect = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
         var socket = endPoint switch
@@ -26,6 +27,8 @@ internal static class ClientConnections
         };
         try
         {
+            // Some options only take full effect before the handshake (a receive buffer sets the window scale).
+            beforeConnect?.Invoke(socket);
             await socket.ConnectAsync(endPoint, cancellationToken).AsTask().WithTimeout(timeout);
             return socket;
         }

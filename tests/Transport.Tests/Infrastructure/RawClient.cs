@@ -35,8 +35,8 @@ internal sealed class RawClient : IDisposable
 
     public Socket Socket { get; }
 
-    public static async Task<RawClient> ConnectAsync(EndPoint endPoint, TimeSpan? timeout = null) =>
-        new(await ClientConnections.ConnectSocketAsync(endPoint, timeout));
+    public static async Task<RawClient> ConnectAsync(EndPoint endPoint, TimeSpan? timeout = null, Action<Socket>? beforeConnect = null) =>
+        new(await ClientConnections.ConnectSocketAsync(endPoint, timeout, beforeConnect: beforeConnect));
 
     public Task SendAsync(string ascii) => SendAsync(Encoding.ASCII.GetBytes(ascii));
 

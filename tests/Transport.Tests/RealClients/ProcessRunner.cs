@@ -133,12 +133,17 @@ internal sealed partial class BackgroundProcess : IAsyncDisposable
         }
     }
 
-    public static BackgroundProcess Start(string fileName, IReadOnlyList<string> arguments, IEnumerable<string>? removeEnvironment = null)
+    public static BackgroundProcess Start(string fileName, IReadOnlyList<string> arguments, IEnumerable<string>? removeEnvironment = null,
+        IReadOnlyDictionary<string, string>? setEnvironment = null)
     {
         var startInfo = ProcessRunner.CreateStartInfo(fileName, arguments);
         foreach (var name in removeEnvironment ?? [])
         {
             startInfo.Environment.Remove(name);
+        }
+        foreach (var (name, value) in setEnvironment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[name] = value;
         }
         var process = new Process { StartInfo = startInfo };
         var background = new BackgroundProcess(process, ProcessRunner.FormatCommandLine(fileName, arguments));

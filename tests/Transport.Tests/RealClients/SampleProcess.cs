@@ -3,6 +3,16 @@ using System.Text.RegularExpressions;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Tests.RealClients;
 
+/// <summary>How the sample is started: directly (the default), or through a launcher, with environment variables set.</summary>
+/// <param name="Launcher">A program that runs the rest of its command line (the dotnet host and the sample) after its own arguments.</param>
+/// <param name="LauncherArguments">The launcher's own arguments.</param>
+/// <param name="Environment">Variables set for the sample.</param>
+internal sealed record SampleLaunch(string? Launcher = null, IReadOnlyList<string>? LauncherArguments = null,
+    IReadOnlyDictionary<string, string>? Environment = null)
+{
+    public IReadOnlyList<string> LauncherArguments { get; } = LauncherArguments ?? [];
+}
+
 /// <summary>One address the sample says it serves (as logged: a Unix socket's is no usable URI), and by which transport.</summary>
 internal sealed record SampleEndpoint(string Transport, string Address, bool IsH2c)
 {
@@ -65,11 +75,20 @@ internal sealed partial class SampleProcess : IAsyncDisposable
     /// Starts the sample on <paramref name="transport"/> with a cleartext, an h2c, an HTTPS and a Unix socket
     /// endpoint, and returns once it has logged all four.
     /// </summary>
-    public static async Task<SampleProcess> StartAsync(string transport, string directory, params string[] extraArguments)
+    public static Task<SampleProcess> StartAsync(string transport, string directory, params string[] extraArguments) =>
+        StartAsync(new SampleLaunch(), transport, directory, extraArguments);
+
+    /// <summary>
+    /// <see cref="StartAsync(string, string, string[])"/> through a launcher program (which runs the dotnet host with
+    /// the rest of the command line) and with environment variables set.
+    /// </summary>
+    public static async Task<SampleProcess> StartAsync(SampleLaunch launch, string transport, string directory, params string[] extraArguments)
     {
         var socketPath = Path.Combine(directory, "sample.sock");
         string[] arguments =
         [
+            .. launch.LauncherArguments,
+            .. launch.Launcher is null ? Array.Empty<string>() : [FindDotnet()],
             "exec", FindApp(),
             "--transport", transport,
             "--urls", "http://127.0.0.1:0",
@@ -78,7 +97,8 @@ internal sealed partial class SampleProcess : IAsyncDisposable
             "--unix-socket", socketPath,
             .. extraArguments,
         ];
-        var sample = new SampleProcess(BackgroundProcess.Start(FindDotnet(), arguments, RemovedEnvironment), socketPath);
+        var process = BackgroundProcess.Start(launch.Launcher ?? FindDotnet(), arguments, RemovedEnvironment, launch.Environment);
+        var sample = new SampleProcess(process, socketPath);
         try
         {
             await sample.WaitUntilStartedAsync(ExpectedEndpoints);

@@ -130,7 +130,7 @@ public abstract partial class StressTests
         Record(Scenario, "failed connections", failures, $"of {ShortConnections}");
         Assert.True(failures == 0, $"{failures} failed; the first: {firstFailure}{Environment.NewLine}{server.Describe()}");
 
-        bool socketsBack = await EventuallyAsync(() => server.CountSocketDescriptors() <= baselineSockets, TimeSpan.FromSeconds(10));
+        bool socketsBack = await Eventually.HoldsAsync(() => server.CountSocketDescriptors() <= baselineSockets, TimeSpan.FromSeconds(10));
         Record(Scenario, "sockets open after (before)", server.CountSocketDescriptors(), $"({baselineSockets})");
         Assert.True(socketsBack, $"{server.CountSocketDescriptors()} sockets open, {baselineSockets} before.");
 

@@ -55,7 +55,7 @@ public abstract partial class StressTests
 
             if (!SurvivesDescriptorExhaustion)
             {
-                bool died = await EventuallyAsync(() => server.HasExited, TimeSpan.FromSeconds(30));
+                bool died = await Eventually.HoldsAsync(() => server.HasExited, TimeSpan.FromSeconds(30));
                 Record(Scenario, "process alive after the storm", died ? 0 : 1, "(1 = yes)");
                 Record(Scenario, "requests answered during the storm", Volatile.Read(ref answered), $"of {connected}");
                 Assert.True(died, "Kestrel's Sockets transport survived running out of file descriptors: the suite and the README record that it " +
@@ -95,7 +95,7 @@ public abstract partial class StressTests
             Record(Scenario, "first request served after the clients left", secondsToServe * 1000, "ms");
             Assert.True(served && secondsToServe < 1, $"Served: {served}, after {secondsToServe:F2} s.{Environment.NewLine}{server.Describe()}");
 
-            Assert.True(await EventuallyAsync(() => server.CountSocketDescriptors() <= baselineSockets, TimeSpan.FromSeconds(10)),
+            Assert.True(await Eventually.HoldsAsync(() => server.CountSocketDescriptors() <= baselineSockets, TimeSpan.FromSeconds(10)),
                 $"{server.CountSocketDescriptors()} sockets open, {baselineSockets} before the storm.{Environment.NewLine}{server.Describe()}");
             var resumed = await server.WaitForOutputAsync("Resumed accepting connections", TimeSpan.FromSeconds(5));
             var refused = RefusedCount().Match(resumed);

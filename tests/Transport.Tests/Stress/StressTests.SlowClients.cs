@@ -88,6 +88,7 @@ public abstract partial class StressTests
         int sent = 0;
         int othersAnswered = 0;
         int othersAsked = 0;
+        var othersFailed = new List<string>();
         while (!ended.IsCompleted && sent < SlowlorisMaxBytes)
         {
             try
@@ -100,7 +101,11 @@ public abstract partial class StressTests
             }
             sent++;
             othersAsked++;
-            if (await TryRequestAsync(server, TimeSpan.FromSeconds(1)))
+            if (await TryRequestWithReasonAsync(server, TimeSpan.FromSeconds(1)) is { } failure)
+            {
+                othersFailed.Add($"request {othersAsked} at {sinceFirstByte.Elapsed.TotalSeconds:F1} s: {failure}");
+            }
+            else
             {
                 othersAnswered++;
             }
@@ -114,6 +119,7 @@ public abstract partial class StressTests
         Record(Scenario, "other requests answered meanwhile", othersAnswered, $"of {othersAsked}");
         Assert.InRange(closedAfter, HeadersTimeout.TotalSeconds - 0.5, HeadersTimeout.TotalSeconds + 5);
         Assert.True(sent < SlowlorisMaxBytes, "The server never closed the slowloris connection.");
-        Assert.Equal(othersAsked, othersAnswered);
+        Assert.True(othersAsked == othersAnswered,
+            $"{othersAsked - othersAnswered} of {othersAsked} other requests failed:{Environment.NewLine}{string.Join(Environment.NewLine, othersFailed)}{Environment.NewLine}{server.Describe()}");
     }
 }

@@ -35,34 +35,27 @@ public abstract partial class StressTests(ITestOutputHelper output)
         StressFigures.Record(Output, Transport, scenario, figure, value, unit);
 
     /// <summary>One request on a new connection, answered 200 within <paramref name="timeout"/>.</summary>
-    internal static async Task<bool> TryRequestAsync(StressServer server, TimeSpan timeout)
+    internal static async Task<bool> TryRequestAsync(StressServer server, TimeSpan timeout) =>
+        await TryRequestWithReasonAsync(server, timeout) is null;
+
+    /// <summary>One request on a new connection: null when answered 200 within <paramref name="timeout"/>, else what went wrong, and at which step.</summary>
+    internal static async Task<string?> TryRequestWithReasonAsync(StressServer server, TimeSpan timeout)
     {
+        var elapsed = Stopwatch.StartNew();
+        string step = "connect";
         try
         {
             using var client = await RawClient.ConnectAsync(server.EndPoint, timeout);
+            step = "send";
             await client.SendAsync(PlaintextRequest).WaitAsync(timeout);
+            step = "response";
             var response = await client.ReadResponseAsync().WaitAsync(timeout);
-            return response.StatusCode == 200;
+            return response.StatusCode == 200 ? null : $"status {response.StatusCode}";
         }
         catch (Exception ex) when (ex is TimeoutException or System.Net.Sockets.SocketException or IOException or InvalidDataException)
         {
-            return false;
+            return $"{ex.GetType().Name} at {step} after {elapsed.ElapsedMilliseconds} ms: {ex.Message}";
         }
-    }
-
-    /// <summary>Waits (polling, bounded) until <paramref name="condition"/> holds; false when it never did.</summary>
-    private static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (deadline.Elapsed > timeout)
-            {
-                return false;
-            }
-            await Task.Delay(50);
-        }
-        return true;
     }
 
     private static double Megabytes(long bytes) => bytes / (1024.0 * 1024.0);

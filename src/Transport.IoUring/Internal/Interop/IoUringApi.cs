@@ -80,11 +80,14 @@ internal static unsafe partial class IoUringApi
 
     public static void Close(int fd) => _ = close(fd);
 
-    /// <summary>A non-blocking eventfd for waking a reactor from other threads.</summary>
+    /// <summary>
+    /// An eventfd for waking a reactor from other threads. Blocking on purpose: the ring reads it asynchronously
+    /// whatever its mode, and a ring may answer a read of a non-blocking fd with EAGAIN instead of waiting.
+    /// </summary>
     /// <returns>0 or errno.</returns>
     public static int CreateEventFd(out int fd)
     {
-        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        fd = eventfd(0, EFD_CLOEXEC);
         return fd < 0 ? Marshal.GetLastPInvokeError() : 0;
     }
 
