@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.IoUring;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
@@ -22,7 +23,7 @@ public sealed class ListenOptionsTests
 
     private const UnixFileMode OwnerAndGroup = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
 
-    public static TheoryData<string> Transports => new() { "epoll", "select" };
+    public static TheoryData<string> Transports => new() { "epoll", "iouring", "select" };
 
     [Theory]
     [MemberData(nameof(Transports))]
@@ -100,9 +101,12 @@ public sealed class ListenOptionsTests
         Assert.Contains("already in use", messages, StringComparison.OrdinalIgnoreCase);
     }
 
-    private static TransportConfigurator Use(string transport, Action<ReactorTransportOptions> configure) => transport == "epoll"
-        ? (builder, _) => builder.UseEpollTransport(o => configure(o))
-        : (builder, _) => builder.UseSelectTransport(o => configure(o));
+    private static TransportConfigurator Use(string transport, Action<ReactorTransportOptions> configure) => transport switch
+    {
+        "epoll" => (builder, _) => builder.UseEpollTransport(o => configure(o)),
+        "iouring" => (builder, _) => builder.UseIoUringTransport(o => configure(o)),
+        _ => (builder, _) => builder.UseSelectTransport(o => configure(o)),
+    };
 
     private static void MapHello(WebApplication app) =>
         app.MapGet("/hello", (RequestDelegate)(ctx => ctx.Response.WriteAsync("hello")));

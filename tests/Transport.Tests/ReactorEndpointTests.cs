@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.IoUring;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
@@ -17,6 +18,8 @@ public sealed class ReactorEndpointTests
     {
         { "epoll", "unix" },
         { "epoll", "handle" },
+        { "iouring", "unix" },
+        { "iouring", "handle" },
         { "select", "unix" },
         { "select", "handle" },
     };
@@ -55,6 +58,8 @@ public sealed class ReactorEndpointTests
     {
         { "epoll", "file" },
         { "epoll", "udp" },
+        { "iouring", "file" },
+        { "iouring", "udp" },
         { "select", "file" },
         { "select", "udp" },
     };
@@ -95,7 +100,10 @@ public sealed class ReactorEndpointTests
         }
     }
 
-    private static TransportConfigurator UseTransport(string transport) => transport == "epoll"
-        ? (builder, _) => builder.UseEpollTransport()
-        : (builder, _) => builder.UseSelectTransport();
+    private static TransportConfigurator UseTransport(string transport) => transport switch
+    {
+        "epoll" => (builder, _) => builder.UseEpollTransport(),
+        "iouring" => (builder, _) => builder.UseIoUringTransport(),
+        _ => (builder, _) => builder.UseSelectTransport(),
+    };
 }

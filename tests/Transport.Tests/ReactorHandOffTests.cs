@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.IoUring;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
 using Xunit;
@@ -23,7 +24,7 @@ public sealed class ReactorHandOffTests
 
     public static TheoryData<string, bool> Configurations => new()
     {
-        { "epoll", true }, { "epoll", false }, { "select", true }, { "select", false },
+        { "epoll", true }, { "epoll", false }, { "iouring", true }, { "iouring", false }, { "select", true }, { "select", false },
     };
 
     [Theory]
@@ -56,9 +57,12 @@ public sealed class ReactorHandOffTests
     private static async Task<TestServerHost> StartAsync(string transport, bool spin, Action<WebApplication> configureApp)
     {
         TimeSpan spinDuration = spin ? ReactorTransportOptions.DefaultReactorSpinDuration : TimeSpan.Zero;
-        TransportConfigurator use = transport == "epoll"
-            ? (builder, _) => builder.UseEpollTransport(o => { o.ReactorCount = 2; o.ReactorSpinDuration = spinDuration; })
-            : (builder, _) => builder.UseSelectTransport(o => { o.ReactorCount = 2; o.ReactorSpinDuration = spinDuration; });
+        TransportConfigurator use = transport switch
+        {
+            "epoll" => (builder, _) => builder.UseEpollTransport(o => { o.ReactorCount = 2; o.ReactorSpinDuration = spinDuration; }),
+            "iouring" => (builder, _) => builder.UseIoUringTransport(o => { o.ReactorCount = 2; o.ReactorSpinDuration = spinDuration; }),
+            _ => (builder, _) => builder.UseSelectTransport(o => { o.ReactorCount = 2; o.ReactorSpinDuration = spinDuration; }),
+        };
         var server = TestServerHost.Create(use, new TestServerOptions(), configureApp);
         await server.StartAsync();
         return server;

@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll;
+using Reactors.AspNetCore.Server.Kestrel.Transport.IoUring;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Select;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Tests.Infrastructure;
@@ -20,13 +21,18 @@ public sealed class ReactorMetricsTests
 {
     private const int LargeResponse = 16 * 1024 * 1024;
 
-    public static TheoryData<string> Transports => new() { "epoll", "select" };
+    public static TheoryData<string> Transports => new() { "epoll", "iouring", "select" };
 
     [Theory]
     [MemberData(nameof(Transports))]
     public async Task Meter_AfterRequestsUploadsAndASlowDownload_EveryReactorInstrumentCounts(string transport)
     {
-        string meterName = transport == "epoll" ? EpollTransportFactory.LoggerCategory : SelectTransportFactory.LoggerCategory;
+        string meterName = transport switch
+        {
+            "epoll" => EpollTransportFactory.LoggerCategory,
+            "iouring" => IoUringTransportFactory.LoggerCategory,
+            _ => SelectTransportFactory.LoggerCategory,
+        };
         using var listener = new ValueListener(meterName);
         var options = new TestServerOptions { MaxReadBufferSize = 16 * 1024 };
         await using var server = TestServerHost.Create(Use(transport), options, MapApp);
@@ -89,9 +95,12 @@ public sealed class ReactorMetricsTests
         Assert.Equal(1, values["reactor.accept.pauses"]);
     }
 
-    private static TransportConfigurator Use(string transport) => transport == "epoll"
-        ? (builder, max) => builder.UseEpollTransport(o => o.MaxReadBufferSize = max)
-        : (builder, max) => builder.UseSelectTransport(o => o.MaxReadBufferSize = max);
+    private static TransportConfigurator Use(string transport) => transport switch
+    {
+        "epoll" => (builder, max) => builder.UseEpollTransport(o => o.MaxReadBufferSize = max),
+        "iouring" => (builder, max) => builder.UseIoUringTransport(o => o.MaxReadBufferSize = max),
+        _ => (builder, max) => builder.UseSelectTransport(o => o.MaxReadBufferSize = max),
+    };
 
     private static void MapApp(WebApplication app)
     {
