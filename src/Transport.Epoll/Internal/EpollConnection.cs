@@ -3,25 +3,23 @@ using System.Net;
 using System.Net.Sockets;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal.Interop;
 using Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
-using Tmds.Linux;
 
 namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 
 /// <summary>A connection on a raw non-blocking fd, owned by one <see cref="EpollReactor"/>.</summary>
-internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
+internal sealed class EpollConnection : ReactorConnection, IEpollHandler
 {
     private readonly int _fd;
     private readonly EpollReactor _reactor;
-    private readonly FileDescriptorBudget _fileDescriptors;
     private ulong _token;
-    private FileDescriptorLease _lease;
+    private LeasedSocket _socket;
 
     public EpollConnection(int fd, EpollReactor reactor, ConnectionSettings settings, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
         : base(reactor, settings, localEndPoint, remoteEndPoint)
     {
         _fd = fd;
         _reactor = reactor;
-        _fileDescriptors = settings.FileDescriptors;
+        _socket = new LeasedSocket(fd, settings.FileDescriptors);
     }
 
     /// <summary>The connection's socket, for tests and diagnostics that inspect it (socket options, say).</summary>
@@ -52,32 +50,7 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
         return result.AnswerNow;
     }
 
-    protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result)
-    {
-        if (!_lease.TryAcquire())
-        {
-            result = IoResult.Failed(SocketError.OperationAborted); // closed by the reactor meanwhile
-            return IoStart.Completed;
-        }
-        try
-        {
-            result = GatheredSend.Send(_fd, buffer);
-        }
-        finally
-        {
-            if (_lease.Release())
-            {
-                CloseFileDescriptor();
-            }
-        }
-        return result.AnswerNow;
-    }
-
-    private void CloseFileDescriptor()
-    {
-        _ = SocketApi.Close(_fd);
-        _fileDescriptors.OnClosed();
-    }
+    protected override IoStart StartSend(in ReadOnlySequence<byte> buffer, out IoResult result) => _socket.Send(buffer, out result);
 
     protected override void CloseSocket(bool reset)
     {
@@ -90,9 +63,6 @@ internal sealed unsafe class EpollConnection : ReactorConnection, IEpollHandler
             _ = SocketApi.ShutdownBoth(_fd);
         }
         _reactor.Forget(_token);
-        if (_lease.MarkClosed())
-        {
-            CloseFileDescriptor();
-        }
+        _socket.MarkClosed();
     }
 }

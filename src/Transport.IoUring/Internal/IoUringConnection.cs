@@ -17,16 +17,15 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.IoUring.Internal;
 /// <remarks>
 /// The fd is closed only once nothing can reach it any more: no operation in flight on the ring (their last
 /// completions come after <see cref="CloseSocket"/> asked them to end) and no thread-pool send inside it
-/// (<see cref="FileDescriptorLease"/>); the token is released with it, so a completion never reaches a reused fd or
+/// (<see cref="LeasedSocket"/>); the token is released with it, so a completion never reaches a reused fd or
 /// another connection.
 /// </remarks>
 internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
 {
     private readonly int _fd;
     private readonly IoUringReactor _reactor;
-    private readonly FileDescriptorBudget _fileDescriptors;
     private ulong _token;
-    private FileDescriptorLease _lease;
+    private LeasedSocket _socket;
     // Reactor thread only: the operations in flight, and how far closing is.
     private bool _receiving;
     private PinnedSend? _sending;
@@ -38,7 +37,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
     {
         _fd = fd;
         _reactor = reactor;
-        _fileDescriptors = settings.FileDescriptors;
+        _socket = new LeasedSocket(fd, settings.FileDescriptors);
     }
 
     /// <summary>The connection's socket, for tests and diagnostics that inspect it.</summary>
@@ -74,7 +73,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
     {
         if (!_reactor.IsCurrentThread)
         {
-            return SendDirectly(buffer, out result);
+            return _socket.Send(buffer, out result); // direct and non-blocking: only the reactor submits
         }
         if (buffer.IsEmpty)
         {
@@ -87,27 +86,6 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
         _sending = send;
         result = default;
         return IoStart.Pending;
-    }
-
-    private IoStart SendDirectly(in ReadOnlySequence<byte> buffer, out IoResult result)
-    {
-        if (!_lease.TryAcquire())
-        {
-            result = IoResult.Failed(SocketError.OperationAborted); // closed by the reactor meanwhile
-            return IoStart.Completed;
-        }
-        try
-        {
-            result = GatheredSend.Send(_fd, buffer);
-        }
-        finally
-        {
-            if (_lease.Release())
-            {
-                CloseFileDescriptor();
-            }
-        }
-        return result.AnswerNow;
     }
 
     void IIoUringHandler.OnCompletion(OperationKind kind, int result, uint flags)
@@ -153,7 +131,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
         {
             IoUringEvents.OnReceiveEndedEarly();
         }
-        else if (result == -Errno.ENOBUFS)
+        else if (result == -LinuxError.ENOBUFS)
         {
             IoUringEvents.OnReceiveOutOfBuffers();
         }
@@ -163,7 +141,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
             // the core submits the next one, as after running out of buffers.
             > 0 => IoResult.Failed(SocketError.Interrupted),
             0 => IoResult.Done(0),
-            -Errno.ENOBUFS => IoResult.Failed(SocketError.Interrupted),
+            -LinuxError.ENOBUFS => IoResult.Failed(SocketError.Interrupted),
             -Errno.ECANCELED => IoResult.Failed(SocketError.OperationAborted),
             _ => IoResult.Failed(LinuxError.ToSocketError(-result)),
         });
@@ -221,15 +199,6 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
         }
         _released = true;
         _reactor.Unregister(_token);
-        if (_lease.MarkClosed())
-        {
-            CloseFileDescriptor();
-        }
-    }
-
-    private void CloseFileDescriptor()
-    {
-        _ = SocketApi.Close(_fd);
-        _fileDescriptors.OnClosed();
+        _socket.MarkClosed();
     }
 }

@@ -269,7 +269,7 @@ internal sealed unsafe class IoUringReactor : ReactorLoop
         return count;
     }
 
-    protected override void Wake() => IoUringApi.SignalEventFd(_eventFd);
+    protected override void Wake() => _ = EpollApi.SignalEventFd(_eventFd);
 
     protected override void DisposeBackend()
     {

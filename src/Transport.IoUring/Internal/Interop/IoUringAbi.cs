@@ -148,7 +148,6 @@ internal static class IoUringAbi
     // Features the kernel reports.
     public const uint FeatureSingleMmap = 1u << 0;
     public const uint FeatureNoDrop = 1u << 1;
-    public const uint FeatureSubmitStable = 1u << 2;
     public const uint FeatureFastPoll = 1u << 5;
     public const uint FeatureExtArg = 1u << 8;
 
@@ -158,10 +157,8 @@ internal static class IoUringAbi
 
     // Submission-queue ring flags.
     public const uint SqCqOverflow = 1u << 1;
-    public const uint SqTaskRun = 1u << 2;
 
     // Opcodes.
-    public const byte OpNop = 0;
     public const byte OpPollAdd = 6;
     public const byte OpSendMessage = 9;
     public const byte OpAsyncCancel = 14;
@@ -171,7 +168,6 @@ internal static class IoUringAbi
 
     // SQE flags.
     public const byte SqeBufferSelect = 1 << 5;
-    public const byte SqeCqeSkipSuccess = 1 << 6;
 
     // send/recv ioprio flags.
     public const ushort ReceiveMultishot = 1 << 1;

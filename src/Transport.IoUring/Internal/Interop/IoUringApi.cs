@@ -91,12 +91,6 @@ internal static unsafe partial class IoUringApi
         return fd < 0 ? Marshal.GetLastPInvokeError() : 0;
     }
 
-    public static void SignalEventFd(int fd)
-    {
-        ulong one = 1;
-        _ = write(fd, &one, sizeof(ulong));
-    }
-
     /// <summary>A connected pair of non-blocking Unix stream sockets, for the start-up probe.</summary>
     /// <returns>0 or errno.</returns>
     public static int CreateSocketPair(out int first, out int second)
@@ -145,7 +139,7 @@ internal static unsafe partial class IoUringApi
         LinuxError.EMFILE => "EMFILE",
         LinuxError.ENOBUFS => "ENOBUFS",
         Errno.ENOSYS => "ENOSYS",
-        Errno.EOPNOTSUPP => "EOPNOTSUPP",
+        LinuxError.EOPNOTSUPP => "EOPNOTSUPP",
         Errno.EEXIST => "EEXIST",
         _ => $"errno {errno}",
     };
@@ -154,13 +148,9 @@ internal static unsafe partial class IoUringApi
 /// <summary>errno values the io_uring layer needs beyond the epoll transport's <see cref="LinuxError"/>.</summary>
 internal static class Errno
 {
-    public const int ENOENT = 2;
     public const int EEXIST = 17;
     public const int ETIME = 62;
     public const int ENOSYS = 38;
     public const int EBUSY = 16;
-    public const int EOPNOTSUPP = 95;
-    public const int ENOBUFS = 105;
-    public const int EALREADY = 114;
     public const int ECANCELED = 125;
 }

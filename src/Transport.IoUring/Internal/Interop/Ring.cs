@@ -91,7 +91,7 @@ internal sealed unsafe class Ring : IDisposable
         if ((p.Features & IoUringAbi.FeatureSingleMmap) == 0)
         {
             IoUringApi.Close(fd);
-            return LinuxErrorNoSys;
+            return Errno.ENOSYS; // a kernel older than 5.4, older than anything this transport runs on
         }
         nuint sqLength = p.SqOffsets.Array + p.SqEntries * sizeof(uint);
         nuint cqLength = p.CqOffsets.Cqes + p.CqEntries * (nuint)sizeof(Cqe);
@@ -113,9 +113,6 @@ internal sealed unsafe class Ring : IDisposable
         ring = new Ring(fd, p, rings, ringsLength, (Sqe*)sqes, sqesLength);
         return 0;
     }
-
-    // A kernel without IORING_FEAT_SINGLE_MMAP is older than anything this transport runs on.
-    private const int LinuxErrorNoSys = Errno.ENOSYS;
 
     /// <summary>A zeroed submission to fill in, or null when the queue is full (submit first).</summary>
     public Sqe* TryGetSqe()
