@@ -19,7 +19,7 @@
 # A transport may name its reactor count: "select:4" is the select transport with --reactor-count 4 (four reactors
 # share the sockets, so each wait passes over a quarter of them).
 #
-# Environment (default): TRANSPORTS="epoll select select:4 sockets"; IDLE="0 100 1000 3000 5000 10000"; DURATION=5 (seconds of
+# Environment (default): TRANSPORTS="epoll iouring select select:4 sockets"; IDLE="0 100 1000 3000 5000 10000"; DURATION=5 (seconds of
 # wrk per point); WARMUP=25 (seconds per server before its first point; tiered JIT needs about that); PORT=5060; BUILD=1 (0: use the existing
 # build); RESULTS_DIR=benchmarks/results.
 # Exit status: 0 on success, 1 on a bad setting, a missing tool, too low a limit, or a server or holder that failed.

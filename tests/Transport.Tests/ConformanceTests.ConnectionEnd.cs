@@ -135,9 +135,15 @@ public abstract partial class ConformanceTests
         // A transport that missed the reset leaves the application's flush waiting for a window that never opens.
         await writeLoopEnded.Task.WithTimeout();
 
-        var reset = await server.Logs.WaitForAsync(e => e.Category == TransportLogCategory && e.EventId.Id == ConnectionResetEventId).WithTimeout();
-        Assert.Equal(LogLevel.Debug, reset.Level);
-        Assert.Equal("ConnectionReset", reset.EventId.Name);
+        Func<LogEntry, bool> isReset = e => e.Category == TransportLogCategory && e.EventId.Id == ConnectionResetEventId;
+        LogEntry? reset = LogsEveryPeerReset
+            ? await server.Logs.WaitForAsync(isReset).WithTimeout()
+            : server.Logs.Entries.FirstOrDefault(isReset);
+        if (reset is not null)
+        {
+            Assert.Equal(LogLevel.Debug, reset.Level);
+            Assert.Equal("ConnectionReset", reset.EventId.Name);
+        }
         await AssertServerHealthyAsync(server);
     }
 

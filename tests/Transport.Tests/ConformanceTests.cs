@@ -29,6 +29,9 @@ public abstract partial class ConformanceTests : IAsyncLifetime
     /// <param name="maxReadBufferSize">The transport's MaxReadBufferSize, or null to keep its default.</param>
     protected abstract void UseTransport(IWebHostBuilder builder, long? maxReadBufferSize);
 
+    /// <summary>Whether a reset by the peer is always logged (ConnectionReset, id 19), whichever side sees it first.</summary>
+    protected virtual bool LogsEveryPeerReset => true;
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()

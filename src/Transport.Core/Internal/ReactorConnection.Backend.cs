@@ -59,6 +59,14 @@ internal abstract partial class ReactorConnection
     /// </summary>
     protected virtual bool DeliversReceivedBytes => false;
 
+    /// <summary>
+    /// Whether a running reactor sends more cheaply than the pool thread that flushed the output: a ring's send is
+    /// one more entry in the submission the reactor makes each iteration anyway, where a readiness backend's reactor
+    /// would make the same system call as the pool thread, one connection after another instead of in parallel. A
+    /// constant per backend; it decides who sends on more than one processor (ReactorConnection.Send.cs).
+    /// </summary>
+    protected virtual bool BatchesSendsOnReactor => false;
+
     /// <summary>Starts a receive. Reactor thread only.</summary>
     /// <param name="buffer">Input-pipe memory to receive into; empty when <see cref="DeliversReceivedBytes"/>.</param>
     /// <param name="result">

@@ -39,6 +39,9 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     // flips it back to 0 owns the wake-up; everyone else skips the syscall.
     private int _blocked;
 
+    // What the last wait or poll returned (completions or ready sockets): how busy the reactor is.
+    private int _lastEvents;
+
     // 1 while a deferred wake-up (this reactor as a thread-pool work item) is queued.
     private int _deferredWakeQueued;
 
@@ -72,6 +75,19 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
     /// syscall, and on a busy core a context switch). A hint only: it may change right after it was read.
     /// </summary>
     public bool IsWaiting => Volatile.Read(ref _blocked) == 1;
+
+    /// <summary>
+    /// Whether the thread pool has work queued behind the caller's, which decides who sends a response flushed
+    /// on a pool thread while this reactor waits. Virtual so that the core's state tests can pin the answer: in a
+    /// test process the real pool also runs other tests' timers and continuations.
+    /// </summary>
+    public virtual bool ThreadPoolHasQueuedWork => System.Threading.ThreadPool.PendingWorkItemCount != 0;
+
+    /// <summary>
+    /// The completions or ready sockets the last wait or poll returned: above the processor count, the reactor is
+    /// busy enough that sends it batches cost less than sends made in parallel. A hint, as <see cref="IsWaiting"/>.
+    /// </summary>
+    public int LastEvents => Volatile.Read(ref _lastEvents);
 
     /// <summary>True on this reactor's own thread.</summary>
     public bool IsCurrentThread => Environment.CurrentManagedThreadId == _threadId;
@@ -204,6 +220,7 @@ internal abstract class ReactorLoop : PipeScheduler, IThreadPoolWorkItem
                     events = WaitAndDispatch(0);
                 }
                 Counters.OnIteration(events);
+                Volatile.Write(ref _lastEvents, events);
 
                 if (_timers.Count != 0 || !_newTimers.IsEmpty)
                 {

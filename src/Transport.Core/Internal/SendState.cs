@@ -16,6 +16,7 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 ///   ThreadPool ──sent everything, next read pending──▶ AwaitingOutput
 ///   ThreadPool ──socket full, error, completed or cancelled output──▶ ToReactor ──posted work runs──▶ Idle
 ///   AwaitingOutput ──continuation posted to the reactor──▶ ToReactor ──posted work runs──▶ Queued
+///   AwaitingOutput ──continuation on a pool thread, batching reactor running──▶ Gathering ──work item──▶ ToReactor
 ///   (send) ──socket full──▶ WaitingForWritable ──writable──▶ Idle
 ///   (send) ──submitted (completion backend, reactor only)──▶ Submitted ──completed──▶ Idle
 ///   any ──closed──▶ Completed, except Submitted ──closed──▶ Cancelling ──completed──▶ Completed
@@ -26,9 +27,10 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Internal;
 /// thread is slower than the pool threads sending in parallel. So the flushing thread sends itself, from a work
 /// item queued on its own local queue, which runs when the producing work item ends (or sooner, on another thread
 /// that steals it): all responses of one work item leave in one gathered send, and the reactor stays asleep or
-/// goes on polling. Only a burst that meets a blocked reactor goes to it (one deferred wake-up for the burst), and
-/// on one processor output goes to the running reactor (ReactorConnection.OnOutputReadCompleted has the rule and
-/// its measurements). Only the unusual outcomes (EAGAIN, errors, the end of the output) go back to the reactor,
+/// goes on polling. Only a burst that meets a blocked reactor goes to it (one deferred wake-up for the burst); on
+/// one processor output goes to the running reactor; and a reactor whose backend batches sends (a ring) gets it
+/// from such a work item (Gathering) instead, whole (ReactorConnection.OnOutputReadCompleted has the rule and its
+/// measurements). Only the unusual outcomes (EAGAIN, errors, the end of the output) go back to the reactor,
 /// which alone closes sockets.
 /// </remarks>
 internal enum SendState
@@ -51,6 +53,9 @@ internal enum SendState
     /// <summary>The send side is on its way back to the reactor (a posted work item takes it over).</summary>
     ToReactor,
 
+    /// <summary>A thread-pool work item waits for the producer's work item to end, then posts the output to the reactor.</summary>
+    Gathering,
+
     /// <summary>A completion backend's send is in flight: it owns the output's segments until its completion.</summary>
     Submitted,
 
@@ -67,7 +72,8 @@ internal static class SendStates
     {
         (SendState.Completed, _) => false,
         (SendState.Idle, SendState.AwaitingOutput or SendState.Queued or SendState.Completed) => true,
-        (SendState.AwaitingOutput, SendState.Queued or SendState.Idle or SendState.ThreadPool or SendState.ToReactor) => true,
+        (SendState.AwaitingOutput, SendState.Queued or SendState.Idle or SendState.ThreadPool or SendState.ToReactor or SendState.Gathering) => true,
+        (SendState.Gathering, SendState.ToReactor) => true,
         (SendState.ThreadPool, SendState.AwaitingOutput or SendState.ToReactor) => true,
         (SendState.ToReactor, SendState.Queued or SendState.Idle) => true,
         (SendState.Queued, SendState.Idle or SendState.WaitingForWritable or SendState.Submitted or SendState.Completed) => true,

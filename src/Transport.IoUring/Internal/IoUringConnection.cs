@@ -47,6 +47,8 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
 
     protected override bool DeliversReceivedBytes => true;
 
+    protected override bool BatchesSendsOnReactor => true;
+
     protected override SocketError RegisterWithReactor()
     {
         _token = _reactor.Register(this);

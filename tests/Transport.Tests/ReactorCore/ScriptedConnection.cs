@@ -27,6 +27,11 @@ internal sealed class ScriptedConnection : ReactorConnection
         Start();
     }
 
+    /// <summary>Whether the backend says its reactor sends more cheaply than a pool thread (a ring does). Set before any flush.</summary>
+    public bool BatchesSends { get; set; }
+
+    protected override bool BatchesSendsOnReactor => BatchesSends;
+
     /// <summary>What the send held by <see cref="SendGate"/> returns once released (null: it sends as usual).</summary>
     public SocketError? GatedSendError { get; set; }
 

@@ -21,6 +21,17 @@ internal sealed class ScriptedReactor : ReactorLoop
         Start();
     }
 
+    /// <summary>
+    /// What the reactor's core is told about the thread pool's queue (null: the real pool's answer). The real
+    /// answer depends on whatever else runs in the test process at that moment.
+    /// </summary>
+    public bool? ThreadPoolQueue { get; set; }
+
+    public override bool ThreadPoolHasQueuedWork => ThreadPoolQueue ?? base.ThreadPoolHasQueuedWork;
+
+    /// <summary>What each wait reports, as if that many sockets were ready: how busy the core believes the reactor is.</summary>
+    public int EventsPerWait { get; set; }
+
     /// <summary>How often a poster had to wake this reactor out of its wait.</summary>
     public int Wakes => Volatile.Read(ref _wakes);
 
@@ -57,7 +68,7 @@ internal sealed class ScriptedReactor : ReactorLoop
         {
             _wakeSignal.Wait(timeoutMilliseconds);
         }
-        return 0; // readiness comes as posted work here, not as events
+        return EventsPerWait; // readiness comes as posted work here, not as events
     }
 
     protected override void Wake()
