@@ -138,7 +138,7 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     {
         // Arrange: the reactor waits, and the pool has work queued behind the flushing work item (a burst).
         var connection = Connect();
-        _reactor.ThreadPoolQueue = true;
+        _reactor.PinnedThreadPoolHasQueuedWork = true;
         await _reactor.IterationAsync().WithTimeout();
         Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting, Soon), "The reactor is not waiting.");
 
@@ -447,7 +447,7 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     /// </summary>
     private async Task WaitUntilAPoolThreadWouldSendAsync()
     {
-        _reactor.ThreadPoolQueue = false;
+        _reactor.PinnedThreadPoolHasQueuedWork = false;
         await _reactor.IterationAsync().WithTimeout();
         Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting, Soon), "The reactor is not waiting.");
     }

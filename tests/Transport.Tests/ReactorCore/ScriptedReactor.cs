@@ -25,9 +25,9 @@ internal sealed class ScriptedReactor : ReactorLoop
     /// What the reactor's core is told about the thread pool's queue (null: the real pool's answer). The real
     /// answer depends on whatever else runs in the test process at that moment.
     /// </summary>
-    public bool? ThreadPoolQueue { get; set; }
+    public bool? PinnedThreadPoolHasQueuedWork { get; set; }
 
-    public override bool ThreadPoolHasQueuedWork => ThreadPoolQueue ?? base.ThreadPoolHasQueuedWork;
+    public override bool ThreadPoolHasQueuedWork => PinnedThreadPoolHasQueuedWork ?? base.ThreadPoolHasQueuedWork;
 
     /// <summary>What each wait reports, as if that many sockets were ready: how busy the core believes the reactor is.</summary>
     public int EventsPerWait { get; set; }
