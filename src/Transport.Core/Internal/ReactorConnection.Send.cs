@@ -13,8 +13,8 @@ internal abstract partial class ReactorConnection : IThreadPoolWorkItem
     private const int MaxSendsPerWorkItem = 16;
 
     // Whether another core can run the reactor while a pool thread sends; read once, as the runtime does.
-    private static readonly bool s_multiprocessor = Environment.ProcessorCount > 1;
     private static readonly int s_processorCount = Environment.ProcessorCount;
+    private static readonly bool s_multiprocessor = s_processorCount > 1;
 
     private static readonly Action<object?> s_takeBackSend = static s => ((ReactorConnection)s!).TakeBackSend();
     private static readonly Action<object?> s_queueSendOnReactor = static s => ((ReactorConnection)s!).QueueSendOnReactor();

@@ -9,7 +9,6 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.Epoll.Internal;
 /// <summary>A connection on a raw non-blocking fd, owned by one <see cref="EpollReactor"/>.</summary>
 internal sealed class EpollConnection : ReactorConnection, IEpollHandler
 {
-    private readonly int _fd;
     private readonly EpollReactor _reactor;
     private ulong _token;
     private LeasedSocket _socket;
@@ -17,13 +16,12 @@ internal sealed class EpollConnection : ReactorConnection, IEpollHandler
     public EpollConnection(int fd, EpollReactor reactor, ConnectionSettings settings, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
         : base(reactor, settings, localEndPoint, remoteEndPoint)
     {
-        _fd = fd;
         _reactor = reactor;
         _socket = new LeasedSocket(fd, settings.FileDescriptors);
     }
 
     /// <summary>The connection's socket, for tests and diagnostics that inspect it (socket options, say).</summary>
-    internal int FileDescriptor => _fd;
+    internal int FileDescriptor => _socket.Fd;
 
     void IEpollHandler.OnEpollEvents(int events)
     {
@@ -40,12 +38,12 @@ internal sealed class EpollConnection : ReactorConnection, IEpollHandler
     }
 
     protected override SocketError RegisterWithReactor() =>
-        _reactor.Register(_fd, EpollApi.In | EpollApi.Out | EpollApi.ReadHangUp, this, out _token);
+        _reactor.Register(_socket.Fd, EpollApi.In | EpollApi.Out | EpollApi.ReadHangUp, this, out _token);
 
     // Readiness: every operation is tried at once and never submitted (no Pending).
     protected override IoStart StartReceive(Memory<byte> buffer, out IoResult result)
     {
-        SocketError error = SocketApi.Receive(_fd, buffer.Span, out int received);
+        SocketError error = SocketApi.Receive(_socket.Fd, buffer.Span, out int received);
         result = new IoResult(received, error);
         return result.AnswerNow;
     }
@@ -56,11 +54,11 @@ internal sealed class EpollConnection : ReactorConnection, IEpollHandler
     {
         if (reset)
         {
-            _ = SocketApi.SetAbortiveClose(_fd);
+            _ = SocketApi.SetAbortiveClose(_socket.Fd);
         }
         else
         {
-            _ = SocketApi.ShutdownBoth(_fd);
+            _ = SocketApi.ShutdownBoth(_socket.Fd);
         }
         _reactor.Forget(_token);
         _socket.MarkClosed();

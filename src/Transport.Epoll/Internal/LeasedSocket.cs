@@ -16,6 +16,9 @@ internal struct LeasedSocket(int fd, FileDescriptorBudget fileDescriptors)
     private readonly FileDescriptorBudget _fileDescriptors = fileDescriptors;
     private FileDescriptorLease _lease;
 
+    /// <summary>The fd, for the reactor's own calls on it (it alone closes it, through <see cref="MarkClosed"/>).</summary>
+    public readonly int Fd => _fd;
+
     /// <summary>A non-blocking gathered send, from any thread; fails with OperationAborted once the fd is closing.</summary>
     public IoStart Send(in ReadOnlySequence<byte> buffer, out IoResult result)
     {

@@ -22,7 +22,6 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.IoUring.Internal;
 /// </remarks>
 internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
 {
-    private readonly int _fd;
     private readonly IoUringReactor _reactor;
     private ulong _token;
     private LeasedSocket _socket;
@@ -35,13 +34,12 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
     public IoUringConnection(int fd, IoUringReactor reactor, ConnectionSettings settings, EndPoint? localEndPoint, EndPoint? remoteEndPoint)
         : base(reactor, settings, localEndPoint, remoteEndPoint)
     {
-        _fd = fd;
         _reactor = reactor;
         _socket = new LeasedSocket(fd, settings.FileDescriptors);
     }
 
     /// <summary>The connection's socket, for tests and diagnostics that inspect it.</summary>
-    internal int FileDescriptor => _fd;
+    internal int FileDescriptor => _socket.Fd;
 
     protected override bool SubmitsOperations => true;
 
@@ -58,7 +56,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
     protected override IoStart StartReceive(Memory<byte> buffer, out IoResult result)
     {
         result = default;
-        _reactor.SubmitReceive(_fd, _token);
+        _reactor.SubmitReceive(_socket.Fd, _token);
         _receiving = true;
         return IoStart.Pending;
     }
@@ -84,7 +82,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
         }
         PinnedSend send = _reactor.RentSend();
         send.Pin(buffer);
-        _reactor.SubmitSend(_fd, _token, send);
+        _reactor.SubmitSend(_socket.Fd, _token, send);
         _sending = send;
         result = default;
         return IoStart.Pending;
@@ -174,11 +172,11 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
     {
         if (reset)
         {
-            _ = SocketApi.SetAbortiveClose(_fd);
+            _ = SocketApi.SetAbortiveClose(_socket.Fd);
         }
         else
         {
-            _ = SocketApi.ShutdownBoth(_fd);
+            _ = SocketApi.ShutdownBoth(_socket.Fd);
         }
         if (_receiving)
         {

@@ -138,9 +138,7 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     {
         // Arrange: the reactor waits, and the pool has work queued behind the flushing work item (a burst).
         var connection = Connect();
-        _reactor.PinnedThreadPoolHasQueuedWork = true;
-        await _reactor.IterationAsync().WithTimeout();
-        Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting, Soon), "The reactor is not waiting.");
+        await PinThePoolQueueAndWaitForTheReactorAsync(hasQueuedWork: true);
 
         // Act
         await Task.Run(async () => await connection.Transport.Output.WriteAsync("response"u8.ToArray())).WithTimeout();
@@ -445,9 +443,11 @@ public sealed class ConnectionStateTests : IAsyncLifetime
     /// process's real queue holds whatever else runs) and the reactor back in its wait, which one iteration does
     /// not guarantee.
     /// </summary>
-    private async Task WaitUntilAPoolThreadWouldSendAsync()
+    private Task WaitUntilAPoolThreadWouldSendAsync() => PinThePoolQueueAndWaitForTheReactorAsync(hasQueuedWork: false);
+
+    private async Task PinThePoolQueueAndWaitForTheReactorAsync(bool hasQueuedWork)
     {
-        _reactor.PinnedThreadPoolHasQueuedWork = false;
+        _reactor.PinnedThreadPoolHasQueuedWork = hasQueuedWork;
         await _reactor.IterationAsync().WithTimeout();
         Assert.True(SpinWait.SpinUntil(() => _reactor.IsWaiting, Soon), "The reactor is not waiting.");
     }
