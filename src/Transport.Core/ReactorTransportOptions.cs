@@ -62,8 +62,8 @@ public abstract class ReactorTransportOptions
     /// Defaults to 50 microseconds (<see cref="DefaultReactorSpinDuration"/>), a little more than a request's round
     /// trip between a client and Kestrel on one machine. A reactor polls only while its last idle gap was at most
     /// twice this long, so under sparse traffic it blocks at once and an idle server uses no CPU; it yields its core
-    /// between polls to any thread that is ready to run there. Never used when the process can run on one processor
-    /// only (<see cref="Environment.ProcessorCount"/> is 1), where polling would hold back the threads it waits for.
+    /// between polls to any thread that is ready to run there, so with one processor it does not hold back the
+    /// threads it waits for.
     /// <see cref="TimeSpan.Zero"/> turns polling off (a reactor then blocks as soon as it has nothing to do), for
     /// instance under a tight CPU quota. Must be between zero and one millisecond.
     /// </remarks>

@@ -84,6 +84,12 @@ internal sealed class ReactorCounters
         }
     }
 
+    /// <summary>
+    /// A send that the socket's buffer cut short without an EAGAIN: a completion backend's send that waited for room
+    /// in the kernel and completed with less than it was given.
+    /// </summary>
+    public void OnSendFoundBufferFull() => Interlocked.Increment(ref _sendsWouldBlock);
+
     // The one writer of the count: no read-modify-write race, only the store must be whole.
     private static void AddOnReactor(ref long counter, long value)
     {

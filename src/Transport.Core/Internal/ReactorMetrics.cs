@@ -38,7 +38,7 @@ internal sealed class ReactorMetrics
         meter.CreateObservableCounter("reactor.sent", () => PerReactor(static r => r.Counters.BytesSent), "By",
             "Bytes sent to clients.");
         meter.CreateObservableCounter("reactor.sends.would_block", () => PerReactor(static r => r.Counters.SendsWouldBlock), "{send}",
-            "Sends that found the socket's buffer full (EAGAIN); the rest waits for the socket to become writable.");
+            "Sends that found the socket's buffer full (EAGAIN, or a ring send that completed short); the rest waits for the socket to become writable.");
         meter.CreateObservableCounter("reactor.receive.pauses", () => PerReactor(static r => r.Counters.ReceivePauses), "{pause}",
             "Times a connection stopped reading because the application had MaxReadBufferSize unread.");
         meter.CreateObservableCounter("reactor.receive.resumes", () => PerReactor(static r => r.Counters.ReceiveResumes), "{resume}",

@@ -11,8 +11,9 @@ namespace Reactors.AspNetCore.Server.Kestrel.Transport.IoUring.Internal;
 /// <summary>
 /// A connection on a raw fd whose operations are submitted to its <see cref="IoUringReactor"/>'s ring: one multishot
 /// receive into the reactor's provided buffers while the application keeps up, and one send of the output's
-/// pinned segments at a time. A thread-pool thread that flushed sends directly (non-blocking sendmsg), as with
-/// epoll: it cannot submit to a ring that only its reactor's thread may use.
+/// pinned segments at a time. A thread-pool thread that flushed and is not to hand its output to the reactor
+/// (ReactorConnection.Send.cs decides) sends directly (non-blocking sendmsg), as with epoll: it cannot submit to a
+/// ring that only its reactor's thread may use.
 /// </summary>
 /// <remarks>
 /// The fd is closed only once nothing can reach it any more: no operation in flight on the ring (their last
@@ -158,6 +159,7 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
         if (result >= 0 && result < send.Length)
         {
             IoUringEvents.OnShortSend();
+            _reactor.Counters.OnSendFoundBufferFull();
         }
         _reactor.ReturnSend(send);
         OnSendCompleted(result switch
