@@ -42,6 +42,9 @@ internal sealed class IoUringConnection : ReactorConnection, IIoUringHandler
     /// <summary>The connection's socket, for tests and diagnostics that inspect it.</summary>
     internal int FileDescriptor => _socket.Fd;
 
+    /// <summary>What the connection's reactor has counted, for tests that look at one server's reactor alone.</summary>
+    internal ReactorCounters ReactorCounters => _reactor.Counters;
+
     protected override bool SubmitsOperations => true;
 
     protected override bool DeliversReceivedBytes => true;

@@ -112,6 +112,37 @@ public sealed class IoUringTransportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SlowReader_SendsThroughTheRingCutShort_CountedAsSendsThatFoundTheSocketFull()
+    {
+        // Inline scheduling: every flush runs on the reactor, so every send goes through the ring, where a full socket
+        // makes the kernel wait instead of returning EAGAIN. reactor.sends.would_block must still see the full socket:
+        // a ring send that completes short counts there.
+        const int Size = 4 * 1024 * 1024;
+        IoUringConnection? served = null;
+        var options = new TestServerOptions
+        {
+            ConnectionMiddleware = next => connection =>
+            {
+                served = (IoUringConnection)connection;
+                using var socket = new Socket(new SafeSocketHandle(served.FileDescriptor, ownsHandle: false)) { SendBufferSize = 4096 };
+                return next(connection);
+            },
+        };
+        await using var server = TestServerHost.Create(UseIoUring(o => o.UnsafePreferInlineScheduling = true), options, MapEndpoints);
+        await server.StartAsync();
+
+        using var client = await RawClient.ConnectAsync(server.EndPoint, beforeConnect: static s => s.ReceiveBufferSize = 4096);
+        await client.SendAsync($"GET /pattern/{Size} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        var response = await client.ReadResponseAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(Size, response.Body.Length);
+        Assert.True(response.Body.AsSpan().SequenceEqual(TestData.Pattern(Size)), "The response arrived with bytes lost or out of order.");
+        long wouldBlock = served!.ReactorCounters.SendsWouldBlock;
+        output.WriteLine($"sends that found the socket full, on this server's reactor: {wouldBlock}");
+        Assert.True(wouldBlock > 0, "No send through the ring was counted as finding the socket full.");
+    }
+
+    [Fact]
     public async Task CompletionQueueSmallerThanTheLoad_EveryRequestAndEveryCloseIsSeen()
     {
         // 64 submission entries give a completion queue of 256; a thousand connections whose requests arrive together,
