@@ -83,25 +83,12 @@ public sealed class IoUringTransportTests(ITestOutputHelper output)
     [Fact]
     public async Task SlowReader_ShortSendsDeliverTheWholeResponseInOrder()
     {
-        // A client with a 4 KiB receive buffer and a server socket with a 4 KiB send buffer: the ring's sends (up to
-        // 64 pool blocks each) complete with fewer bytes than submitted, and the rest must follow, in order.
+        // The ring's sends (up to 64 pool blocks each) complete with fewer bytes than submitted, and the rest must
+        // follow, in order.
         const int Size = 8 * 1024 * 1024;
         long before = IoUringEvents.ShortSends;
-        var options = new TestServerOptions
-        {
-            ConnectionMiddleware = next => connection =>
-            {
-                var fd = ((IoUringConnection)connection).FileDescriptor;
-                using var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: false)) { SendBufferSize = 4096 };
-                return next(connection);
-            },
-        };
-        await using var server = TestServerHost.Create(UseIoUring(), options, MapEndpoints);
-        await server.StartAsync();
 
-        using var client = await RawClient.ConnectAsync(server.EndPoint, beforeConnect: static s => s.ReceiveBufferSize = 4096);
-        await client.SendAsync($"GET /pattern/{Size} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        var response = await client.ReadResponseAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var (response, _) = await DownloadToASlowReaderAsync(UseIoUring(), Size);
 
         Assert.Equal(200, response.StatusCode);
         Assert.Equal(Size, response.Body.Length);
@@ -118,6 +105,22 @@ public sealed class IoUringTransportTests(ITestOutputHelper output)
         // makes the kernel wait instead of returning EAGAIN. reactor.sends.would_block must still see the full socket:
         // a ring send that completes short counts there.
         const int Size = 4 * 1024 * 1024;
+
+        var (response, served) = await DownloadToASlowReaderAsync(UseIoUring(o => o.UnsafePreferInlineScheduling = true), Size);
+
+        Assert.Equal(Size, response.Body.Length);
+        Assert.True(response.Body.AsSpan().SequenceEqual(TestData.Pattern(Size)), "The response arrived with bytes lost or out of order.");
+        long wouldBlock = served.ReactorCounters.SendsWouldBlock;
+        output.WriteLine($"sends that found the socket full, on this server's reactor: {wouldBlock}");
+        Assert.True(wouldBlock > 0, "No send through the ring was counted as finding the socket full.");
+    }
+
+    /// <summary>
+    /// GET /pattern/<paramref name="size"/> from a client with a 4 KiB receive buffer, served by a connection whose
+    /// socket has a 4 KiB send buffer, so that the server's sends find the socket full again and again.
+    /// </summary>
+    private static async Task<(RawHttpResponse Response, IoUringConnection Served)> DownloadToASlowReaderAsync(TransportConfigurator transport, int size)
+    {
         IoUringConnection? served = null;
         var options = new TestServerOptions
         {
@@ -128,18 +131,13 @@ public sealed class IoUringTransportTests(ITestOutputHelper output)
                 return next(connection);
             },
         };
-        await using var server = TestServerHost.Create(UseIoUring(o => o.UnsafePreferInlineScheduling = true), options, MapEndpoints);
+        await using var server = TestServerHost.Create(transport, options, MapEndpoints);
         await server.StartAsync();
 
         using var client = await RawClient.ConnectAsync(server.EndPoint, beforeConnect: static s => s.ReceiveBufferSize = 4096);
-        await client.SendAsync($"GET /pattern/{Size} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        await client.SendAsync($"GET /pattern/{size} HTTP/1.1\r\nHost: localhost\r\n\r\n");
         var response = await client.ReadResponseAsync().WaitAsync(TimeSpan.FromSeconds(60));
-
-        Assert.Equal(Size, response.Body.Length);
-        Assert.True(response.Body.AsSpan().SequenceEqual(TestData.Pattern(Size)), "The response arrived with bytes lost or out of order.");
-        long wouldBlock = served!.ReactorCounters.SendsWouldBlock;
-        output.WriteLine($"sends that found the socket full, on this server's reactor: {wouldBlock}");
-        Assert.True(wouldBlock > 0, "No send through the ring was counted as finding the socket full.");
+        return (response, served!);
     }
 
     [Fact]
